@@ -1,0 +1,53 @@
+"""The loop's settings shared by every experiment; each config file starts from these."""
+
+import ml_collections
+
+
+def training_defaults() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.batch_size = 128  # global, over all devices and processes
+  config.eval_batch_size = 256
+  config.num_steps = 1000
+  config.log_every = 50
+  config.eval_every = 1000
+  config.checkpoint_every = 500
+  config.max_checkpoints = 3
+  config.async_checkpoints = True  # write checkpoints in the background while training goes on
+  config.parallel = 'jit'  # or 'pmap'
+  config.compute_dtype = 'float32'  # 'bfloat16': bf16 compute, float32 parameters
+  config.distributed = ml_collections.ConfigDict({
+      'coordinator_address': '',  # host:port of process 0; '' = single process
+      'num_processes': 1,
+      'process_id': 0,
+      'auto': False,  # jax.distributed.initialize() with cluster auto-detection (TPU pods, SLURM)
+  })
+  config.optimizer = ml_collections.ConfigDict({
+      'name': 'adamw', 'learning_rate': 1e-3, 'schedule': 'cosine', 'warmup_steps': 100,
+      'weight_decay': 1e-4, 'grad_clip_norm': 1.0, 'momentum': 0.9, 'nesterov': False,
+      'b1': 0.9, 'b2': 0.999,
+  })
+  return config
+
+
+def image_data(name: str, **overrides) -> ml_collections.ConfigDict:
+  """An image classification data block: TFDS `name` unless `source` says otherwise."""
+  data = ml_collections.ConfigDict({
+      'source': 'tfds',  # 'tfds' (by name) | 'tfds_dir' (prepared folder) | 'image_folder'
+      'name': name,
+      'data_dir': '',  # '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
+      'path': '',  # for tfds_dir and image_folder
+      'image_size': (32, 32),  # image_folder images are resized to this
+      'train_split': 'train',
+      'eval_split': 'test',
+      'image_key': 'image',
+      'label_key': 'label',
+      'augment': '',  # '' or 'crop_flip'
+      'mean': 0.5,
+      'std': 0.25,
+      'num_shards': 0,  # 0 = one per process; fix it to make batches independent of process count
+      'cache': True,
+      'shuffle_buffer': 100_000,
+  })
+  data.update(overrides)
+  return data

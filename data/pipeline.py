@@ -1,0 +1,92 @@
+"""tf.data input streams whose order is a pure function of (seed, step), sharded across processes.
+
+Training: the split is cut into `num_shards` contiguous shards (default: one per process).
+Each shard is cached, shuffled with its own seed, repeated and batched; global batch `i` is the
+concatenation of batch `i` of every shard, and a process reads only the shards whose rows of the
+global batch it feeds. Starting at step `s` skips `s` batches of every shard before any decoding
+or augmentation, so a resumed run sees exactly the batches an uninterrupted run would, and with
+a fixed `num_shards` the global batches do not depend on how many processes read them.
+Random augmentation draws from stateless ops seeded by (seed, shard, example position), so it is
+reproducible too.
+
+Evaluation: each process reads its contiguous shard in order, padded to a whole number of
+batches (the same number on every process) with examples whose `mask` is 0, so metrics cover
+every example exactly once.
+"""
+
+import math
+from typing import Callable, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from data.errors import UserInputError
+
+# preprocess(example, seed, train) -> example; `seed` is a [2] int64 tensor for stateless ops.
+Preprocess = Callable[[dict, tf.Tensor, bool], dict]
+
+
+def process_shards(num_shards: int, process_index: int, process_count: int) -> range:
+  """The contiguous shards whose rows of each global batch this process feeds."""
+  if num_shards % process_count:
+    raise UserInputError(f'data.num_shards={num_shards} must be a multiple of the process count {process_count}')
+  per_process = num_shards // process_count
+  return range(process_index * per_process, (process_index + 1) * per_process)
+
+
+def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: int, seed: int,
+                 start_step: int = 0, process_index: int = 0, process_count: int = 1,
+                 num_shards: int = 0, cache: bool = True,
+                 shuffle_buffer: int = 100_000) -> Iterator[dict[str, np.ndarray]]:
+  """This process's rows of global training batches start_step, start_step + 1, ... (forever)."""
+  num_shards = num_shards or process_count
+  if global_batch % num_shards:
+    raise UserInputError(f'batch_size={global_batch} must be a multiple of data.num_shards={num_shards}')
+  shard_batch = global_batch // num_shards
+  streams = []
+  for shard in process_shards(num_shards, process_index, process_count):
+    size = source.num_examples(split, shard, num_shards)
+    if size < shard_batch:
+      raise UserInputError(f'split {split!r} shard {shard} has {size} examples, fewer than one batch '
+                           f'of {shard_batch}; lower batch_size')
+    ds = source.read(split, shard, num_shards)
+    if cache:
+      ds = ds.cache()
+    ds = ds.shuffle(min(size, shuffle_buffer), seed=seed * 1009 + shard, reshuffle_each_iteration=True)
+    ds = ds.repeat().enumerate().skip(start_step * shard_batch)
+
+    def augment(position, example, shard=shard):
+      return preprocess(example, tf.stack([tf.constant(seed, tf.int64), shard * 2**40 + position]), True)
+
+    ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    streams.append(ds.batch(shard_batch, drop_remainder=True))
+  ds = tf.data.Dataset.zip(tuple(streams)).map(_concat_batches)
+  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+
+
+def _concat_batches(*batches):
+  return {k: tf.concat([b[k] for b in batches], axis=0) for k in batches[0]}
+
+
+def num_eval_batches(source, split: str, global_batch: int, process_count: int) -> int:
+  """Batches each process runs so that the largest process shard is fully covered."""
+  local_batch = global_batch // process_count
+  largest = max(source.num_examples(split, p, process_count) for p in range(process_count))
+  return math.ceil(largest / local_batch)
+
+
+def eval_stream(source, split: str, preprocess: Preprocess, *, global_batch: int,
+                process_index: int = 0, process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+  """This process's padded eval batches; every example of the split appears exactly once overall."""
+  if global_batch % process_count:
+    raise UserInputError(f'eval batch size {global_batch} must be a multiple of the process count {process_count}')
+  local_batch = global_batch // process_count
+  batches = num_eval_batches(source, split, global_batch, process_count)
+  size = source.num_examples(split, process_index, process_count)
+  no_seed = tf.zeros([2], tf.int64)  # evaluation preprocessing is deterministic
+  ds = source.read(split, process_index, process_count).map(
+      lambda ex: dict(preprocess(ex, no_seed, False), mask=tf.constant(1.0)),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  padding = ds.take(1).map(lambda ex: {k: tf.zeros_like(v) for k, v in ex.items()}).repeat()
+  ds = ds.concatenate(padding.take(batches * local_batch - size))
+  return ds.batch(local_batch).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()

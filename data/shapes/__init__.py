@@ -1,0 +1,9 @@
+"""The `shapes` dataset: importing this package registers the TFDS builder `shapes`.
+
+`render` draws examples without TFDS and holds the class-name lists (SHAPES, COLOR_NAMES, SIZES,
+POSITIONS, BACKGROUNDS) that other code, e.g. caption vocabularies, imports.
+"""
+
+from data.shapes.builder import Shapes, ShapesConfig
+from data.shapes.render import (BACKGROUNDS, COLOR_NAMES, COLORS, POSITIONS, SHAPES, SIZES,
+                                render_example)

@@ -1,0 +1,31 @@
+"""Encoded texts -> fixed-size examples for tf.data, and batches trimmed to their longest text.
+
+tf.data batches need one shape, so each example is padded (or cut) to `max_length` with its real
+`length` beside it. `trim_to_longest` then cuts every batch back to its longest text, rounded up
+to a multiple of `multiple` so that only max_length / multiple shapes are ever compiled: a batch
+of short texts does not pay for the longest text of the split.
+"""
+
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from data.text.tokenizers import PAD_ID
+
+
+def pad_example(ids: tf.Tensor, max_length: int) -> dict[str, tf.Tensor]:
+  """int32 ids of any length -> {'ids': [max_length] (cut or padded with PAD_ID), 'length': []}."""
+  ids = ids[:max_length]
+  length = tf.shape(ids)[0]
+  ids = tf.pad(ids, [[0, max_length - length]], constant_values=PAD_ID)
+  return {'ids': tf.ensure_shape(ids, [max_length]), 'length': length}
+
+
+def trim_to_longest(batches: Iterator[dict[str, np.ndarray]], multiple: int) -> Iterator[dict[str, np.ndarray]]:
+  """Each batch with 'ids' [B, max_length] cut to its longest 'length', rounded up to `multiple`."""
+  for batch in batches:
+    max_length = batch['ids'].shape[1]
+    longest = max(int(batch['length'].max()), 1)
+    yield dict(batch, ids=batch['ids'][:, :min(max_length, -(-longest // multiple) * multiple)])
+

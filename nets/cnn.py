@@ -1,0 +1,136 @@
+"""Convolutional image classifiers: a plain ConvNet, an MLP baseline and a small ResNet.
+
+A ConvNet slides 3-D filters (height x width x input depth, so RGB is the depth of the first
+layer) over the image; each stage shrinks height and width by pooling while the number of
+filters, the depth, grows. The last feature map is flattened (or globally pooled) into an MLP
+head. Each stage's output is sown into the 'intermediates' collection so research code and the
+visualisation tools can look at what every stage computes:
+
+  variables = ConvNet(num_classes=10).init(key, images)
+  logits, inter = ConvNet(num_classes=10).apply(variables, images, mutable=['intermediates'])
+  inter['intermediates']['stage0'][0]   # [batch, h/2, w/2, 32]
+"""
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+NORMS = ('batch', 'layer', 'none')
+
+
+class Normalization(nn.Module):
+  """BatchNorm, LayerNorm or nothing, chosen by name so configs can switch it."""
+  kind: str = 'batch'
+  dtype: Any = jnp.float32
+  axis_name: str | None = None  # set under pmap so batch statistics span all devices
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    if self.kind == 'batch':
+      return nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
+                          axis_name=self.axis_name)(x)
+    if self.kind == 'layer':
+      return nn.LayerNorm(dtype=self.dtype)(x)
+    if self.kind == 'none':
+      return x
+    raise ValueError(f'unknown norm {self.kind!r}; choose one of {NORMS}')
+
+
+class MLPHead(nn.Module):
+  """Hidden dense layers with dropout, then the class logits (always float32 for a stable softmax)."""
+  num_classes: int
+  hidden: Sequence[int] = (256,)
+  dropout_rate: float = 0.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    for width in self.hidden:
+      x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes, dtype=jnp.float32)(x)
+
+
+class ConvNet(nn.Module):
+  """Stages of [conv 3x3 -> norm -> relu] x convs_per_stage -> 2x2 max-pool, then an MLP head."""
+  num_classes: int
+  stage_features: Sequence[int] = (32, 64, 128)
+  convs_per_stage: int = 2
+  head: Sequence[int] = (256,)
+  norm: str = 'batch'
+  dropout_rate: float = 0.0
+  global_pool: bool = False  # average over positions instead of flattening: translation invariant
+  dtype: Any = jnp.float32
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    x = images.astype(self.dtype)
+    for stage, features in enumerate(self.stage_features):
+      for _ in range(self.convs_per_stage):
+        x = nn.Conv(features, (3, 3), use_bias=self.norm == 'none', dtype=self.dtype)(x)
+        x = Normalization(self.norm, self.dtype, self.axis_name)(x, train)
+        x = nn.relu(x)
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      self.sow('intermediates', f'stage{stage}', x)
+    x = x.mean(axis=(1, 2)) if self.global_pool else x.reshape((x.shape[0], -1))
+    return MLPHead(self.num_classes, self.head, self.dropout_rate, self.dtype)(x, train)
+
+
+class MLP(nn.Module):
+  """The baseline: every pixel of every channel is one input to a dense layer."""
+  num_classes: int
+  hidden: Sequence[int] = (512, 256)
+  dropout_rate: float = 0.0
+  dtype: Any = jnp.float32
+  axis_name: str | None = None  # accepted for a uniform constructor; the MLP has no batch statistics
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    x = images.astype(self.dtype).reshape((images.shape[0], -1))
+    return MLPHead(self.num_classes, self.hidden, self.dropout_rate, self.dtype)(x, train)
+
+
+class ResidualBlock(nn.Module):
+  """Two 3x3 convolutions with a shortcut; a strided 1x1 projection when the shape changes."""
+  features: int
+  strides: int = 1
+  dtype: Any = jnp.float32
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    norm = lambda: Normalization('batch', self.dtype, self.axis_name)
+    y = nn.Conv(self.features, (3, 3), self.strides, use_bias=False, dtype=self.dtype)(x)
+    y = nn.relu(norm()(y, train))
+    y = nn.Conv(self.features, (3, 3), use_bias=False, dtype=self.dtype)(y)
+    y = norm()(y, train)
+    if x.shape != y.shape:
+      x = nn.Conv(self.features, (1, 1), self.strides, use_bias=False, dtype=self.dtype)(x)
+      x = norm()(x, train)
+    return nn.relu(x + y)
+
+
+class ResNet(nn.Module):
+  """A CIFAR-style ResNet (He et al. 2016, section 4.2): ResNet-20 with the defaults."""
+  num_classes: int
+  blocks_per_stage: Sequence[int] = (3, 3, 3)
+  stage_features: Sequence[int] = (16, 32, 64)
+  dtype: Any = jnp.float32
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    x = nn.Conv(self.stage_features[0], (3, 3), use_bias=False, dtype=self.dtype)(images.astype(self.dtype))
+    x = nn.relu(Normalization('batch', self.dtype, self.axis_name)(x, train))
+    for stage, (blocks, features) in enumerate(zip(self.blocks_per_stage, self.stage_features)):
+      for block in range(blocks):
+        strides = 2 if stage > 0 and block == 0 else 1
+        x = ResidualBlock(features, strides, self.dtype, self.axis_name)(x, train)
+      self.sow('intermediates', f'stage{stage}', x)
+    x = x.mean(axis=(1, 2))
+    return nn.Dense(self.num_classes, dtype=jnp.float32)(x)
+
+
+MODELS = {'convnet': ConvNet, 'mlp': MLP, 'resnet': ResNet}

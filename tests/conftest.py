@@ -1,0 +1,22 @@
+"""Fixtures shared by the test suite."""
+
+import pytest
+
+# Big enough for 95%+ held-out shape accuracy on CPU: configs/shapes_cnn.py measured 98.7% on the
+# 1000 test images after 800 of its 1200 steps. Small enough to build in about 4 CPU seconds.
+SHAPES_FIXTURE_EXAMPLES = {'num_train': 5000, 'num_test': 1000}
+
+
+@pytest.fixture(scope='session')
+def shapes_data_dir(tmp_path_factory):
+  """A TFDS data_dir with the default `shapes` config prepared, smaller than its full size.
+
+  `tfds.builder('shapes', data_dir=shapes_data_dir)` reads it as it is: nothing is regenerated.
+  """
+  import tensorflow_datasets as tfds  # Imported here: most tests need neither TF nor this fixture.
+
+  import data.shapes  # pylint: disable=unused-import  # Registers the builder.
+
+  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  tfds.builder('shapes', data_dir=data_dir, **SHAPES_FIXTURE_EXAMPLES).download_and_prepare()
+  return data_dir

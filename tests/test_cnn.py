@@ -1,0 +1,63 @@
+"""Shapes, dtypes and compiled-vs-eager agreement of the image classifiers in nets/cnn.py."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import pytest
+
+from nets import cnn
+
+IMAGES = jnp.linspace(0.0, 1.0, 2 * 32 * 32 * 3).reshape((2, 32, 32, 3))
+
+
+@pytest.mark.parametrize('model', [
+    cnn.ConvNet(num_classes=5, stage_features=(8, 16), head=(32,)),
+    cnn.ConvNet(num_classes=5, stage_features=(8,), norm='layer', dropout_rate=0.5, global_pool=True),
+    cnn.MLP(num_classes=5, hidden=(32,)),
+    cnn.ResNet(num_classes=5, blocks_per_stage=(1, 1), stage_features=(8, 16)),
+])
+def test_logits_shape_dtype_and_finite(model):
+  variables = model.init(jax.random.key(0), IMAGES)
+  logits = model.apply(variables, IMAGES)
+  chex.assert_shape(logits, (2, 5))
+  chex.assert_type(logits, jnp.float32)
+  chex.assert_tree_all_finite(logits)
+
+
+def test_convnet_filters_span_input_depth_and_stages_shrink():
+  model = cnn.ConvNet(num_classes=3, stage_features=(8, 16, 32), convs_per_stage=1)
+  variables = model.init(jax.random.key(0), IMAGES)
+  chex.assert_shape(variables['params']['Conv_0']['kernel'], (3, 3, 3, 8))  # 3x3 over RGB depth
+  _, state = model.apply(variables, IMAGES, mutable=['intermediates'])
+  stages = state['intermediates']
+  chex.assert_shape([stages[f'stage{i}'][0] for i in range(3)],
+                    [(2, 16, 16, 8), (2, 8, 8, 16), (2, 4, 4, 32)])
+
+
+def test_bfloat16_compute_keeps_float32_params():
+  model = cnn.ConvNet(num_classes=4, stage_features=(8,), dtype=jnp.bfloat16)
+  variables = model.init(jax.random.key(0), IMAGES)
+  chex.assert_trees_all_equal_dtypes(variables['params'], jax.tree.map(jnp.float32, variables['params']))
+  _, state = model.apply(variables, IMAGES, mutable=['intermediates'])
+  assert state['intermediates']['stage0'][0].dtype == jnp.bfloat16
+  assert model.apply(variables, IMAGES).dtype == jnp.float32
+
+
+def test_batchnorm_updates_statistics_only_in_training():
+  model = cnn.ResNet(num_classes=3, blocks_per_stage=(1,), stage_features=(8,))
+  variables = model.init(jax.random.key(0), IMAGES)
+  _, updated = model.apply(variables, IMAGES, train=True, mutable=['batch_stats'])
+  with pytest.raises(AssertionError):
+    chex.assert_trees_all_close(updated['batch_stats'], variables['batch_stats'])
+  _, unchanged = model.apply(variables, IMAGES, train=False, mutable=['batch_stats'])
+  chex.assert_trees_all_close(unchanged['batch_stats'], variables['batch_stats'])
+
+
+class CompiledMatchesEagerTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_convnet(self):
+    model = cnn.ConvNet(num_classes=4, stage_features=(8, 16))
+    variables = model.init(jax.random.key(1), IMAGES)
+    logits = self.variant(lambda v, x: model.apply(v, x))(variables, IMAGES)
+    chex.assert_trees_all_close(logits, model.apply(variables, IMAGES), atol=1e-5)

@@ -1,0 +1,173 @@
+"""The one training loop: every model family plugs into it as a task (train/tasks/).
+
+  train_and_evaluate(config, workdir) -> final evaluation metrics
+
+Rerunning with the same workdir resumes from the latest checkpoint. Since the data order and all
+randomness are functions of (seed, step), a resumed run ends bit-identical to an uninterrupted one.
+"""
+
+import collections
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from data.errors import UserInputError
+from train import optim, steps, tasks, writer
+
+# Host-side bound on dispatched-but-unfinished steps: simulated CPU devices abort with a
+# rendezvous timeout beyond ~32 queued sharded steps, and it bounds memory everywhere.
+MAX_STEPS_IN_FLIGHT = 8
+
+
+class TrainingDiverged(RuntimeError):
+  """The loss became NaN or infinite; the checkpoints on disk predate it."""
+
+
+def _checkpoint_manager(workdir: str, config) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), 'checkpoints'),
+      options=ocp.CheckpointManagerOptions(max_to_keep=config.max_checkpoints, create=True,
+                                           enable_async_checkpointing=config.async_checkpoints))
+
+
+def _abstract(state, sharding):
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), state)
+
+
+def _save_config(config, workdir: str) -> None:
+  with open(os.path.join(workdir, 'config.json'), 'w', encoding='utf-8') as f:
+    f.write(config.to_json_best_effort(indent=2))
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run saved in its workdir."""
+  with open(os.path.join(workdir, 'config.json'), encoding='utf-8') as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def _build(config):
+  task = tasks.make_task(config)
+  model = task.make_model(axis_name=steps.PMAP_AXIS if config.parallel == 'pmap' else None)
+  return task, model
+
+
+def restore(workdir: str, step: int | None = None):
+  """(config, task, model, variables) of a run's latest (or given) checkpoint, on this host's devices."""
+  config = load_config(workdir)
+  config.parallel = 'jit'
+  task, model = _build(config)
+  batch = next(iter(task.eval_batches(0, 1)))
+  state = jax.eval_shape(lambda: steps.create_state(task, model, optim.make_optimizer(config, 1),
+                                                    jax.random.key(config.seed), batch))
+  replicated = jax.sharding.NamedSharding(jax.sharding.Mesh(jax.devices(), ('data',)),
+                                          jax.sharding.PartitionSpec())
+  manager = _checkpoint_manager(workdir, config)
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise UserInputError(f'no checkpoint in {workdir}/checkpoints')
+  restored = manager.restore(step, args=ocp.args.StandardRestore(_abstract(state, replicated)))
+  manager.close()
+  return config, task, model, restored.variables
+
+
+def evaluate(config, task, parallel: steps.DataParallel, state) -> dict[str, float]:
+  """Per-example metrics averaged over every example of the eval split."""
+  totals = collections.Counter()
+  for batch in task.eval_batches(jax.process_index(), jax.process_count()):
+    totals.update(parallel.scalars(parallel.eval_step(state, parallel.put_batch(batch))))
+  count = totals.pop('count')
+  return {name: value / count for name, value in totals.items()}
+
+
+def _check_finite(records: list[tuple[int, dict]], manager) -> None:
+  for step, metrics in records:
+    if not np.isfinite(metrics['loss']):
+      kept = manager.latest_step()
+      raise TrainingDiverged(
+          f'loss is {metrics["loss"]} at step {step}; training stopped. '
+          + (f'The last good checkpoint (step {kept}) is kept.' if kept is not None
+             else 'No checkpoint had been saved yet.')
+          + ' Lower optimizer.learning_rate or set optimizer.grad_clip_norm.')
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  started = time.perf_counter()
+  os.makedirs(workdir, exist_ok=True)
+  is_chief = jax.process_index() == 0
+  if is_chief:
+    _save_config(config, workdir)
+  if config.parallel not in ('jit', 'pmap'):
+    raise UserInputError(f"unknown parallel {config.parallel!r}; choose 'jit' or 'pmap'")
+  if config.batch_size % jax.device_count():
+    raise UserInputError(f'batch_size={config.batch_size} must be a multiple of the {jax.device_count()} devices')
+
+  task, model = _build(config)
+  tx = optim.make_optimizer(config, config.num_steps)
+  schedule = optim.learning_rate_schedule(config, config.num_steps)
+  key = jax.random.key(config.seed)
+  init_key, step_key = jax.random.split(key)
+  axis_name = steps.PMAP_AXIS if config.parallel == 'pmap' else None
+  parallel = steps.DataParallel(config.parallel,
+                                steps.make_train_step(task, model, tx, step_key, axis_name),
+                                steps.make_eval_step(task, model, axis_name))
+
+  manager = _checkpoint_manager(workdir, config)
+  start_step = manager.latest_step() or 0
+  batches = task.train_batches(start_step, jax.process_index(), jax.process_count())
+  first_batch = next(batches)
+  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated)
+  state = init(init_key, first_batch)
+  log = writer.MetricsWriter(workdir, config.num_steps, enabled=is_chief)
+  if start_step:
+    state = manager.restore(start_step, args=ocp.args.StandardRestore(_abstract(state, parallel.replicated)))
+    log.say(f'resumed from the checkpoint at step {start_step}')
+  params = sum(x.size for x in jax.tree.leaves(state.params))
+  log.say(f'{config.task} / {config.model.name}: {params:,} parameters on {jax.device_count()} '
+          f'{jax.devices()[0].platform} device(s), {jax.process_count()} process(es), {config.parallel}')
+
+  state = parallel.put_state(state)
+  pending = []  # (step, device metrics) since the last report
+  throughput = writer.Throughput(start_step)
+  try:
+    for step in range(start_step + 1, config.num_steps + 1):
+      batch = first_batch if step == start_step + 1 else next(batches)
+      state, metrics = parallel.train_step(state, parallel.put_batch(batch))
+      pending.append((step, metrics))
+      if step == start_step + 1:
+        jax.block_until_ready(metrics)
+        log.say(f'first step done {time.perf_counter() - started:.1f}s after start')
+      elif len(pending) > MAX_STEPS_IN_FLIGHT:
+        jax.block_until_ready(pending[-MAX_STEPS_IN_FLIGHT][1])
+      report = step % config.log_every == 0 or step == config.num_steps
+      save = step % config.checkpoint_every == 0 or step == config.num_steps
+      if report or save:
+        records = [(s, parallel.scalars(m)) for s, m in pending]
+        _check_finite(records, manager)  # before saving, so no checkpoint ever holds a diverged state
+        pending = []
+        if report:
+          mean = {k: float(np.mean([m[k] for _, m in records])) for k in records[0][1]}
+          mean['learning_rate'] = float(schedule(step - 1))
+          log.write(step, 'train', mean)
+          log.progress(step, mean, throughput.rate(step))
+        if save:
+          manager.save(step, args=ocp.args.StandardSave(parallel.get_state(state)))
+      if step % config.eval_every == 0 and step != config.num_steps:
+        log.write(step, 'eval', evaluate(config, task, parallel, state))
+  finally:
+    manager.wait_until_finished()  # an interrupted run keeps every checkpoint it started to write
+
+  final = evaluate(config, task, parallel, state)
+  variables = parallel.host_variables(state)
+  final.update(task.evaluate_host(variables, workdir))
+  log.write(config.num_steps, 'eval', final)
+  if is_chief:
+    task.export(variables, workdir)
+  log.say('final ' + ' '.join(f'{k} {v:.4f}' for k, v in final.items()))
+  log.close()
+  manager.close()
+  return final

@@ -1,0 +1,134 @@
+"""The pure training and evaluation steps, and their data-parallel compilations.
+
+Two ways to spread a global batch over devices, which give the same parameters:
+  - 'jit' (default): one program over a Mesh of every device of every process; the batch is
+    sharded along 'data', the state replicated and donated, and XLA inserts the gradient
+    all-reduce itself.
+  - 'pmap': the classic per-device program, with an explicit `lax.pmean` of the gradients and
+    BatchNorm statistics averaged over the 'batch' axis.
+"""
+
+from typing import Any, Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+PMAP_AXIS = 'batch'
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  model_state: Any  # non-trainable collections, e.g. {'batch_stats': ...}
+
+  @property
+  def variables(self):
+    return {'params': self.params, **self.model_state}
+
+
+def create_state(task, model, tx, rng, batch) -> TrainState:
+  variables = dict(task.init_variables(model, rng, batch))
+  params = variables.pop('params')
+  return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), variables)
+
+
+def make_train_step(task, model, tx, base_key: jax.Array, axis_name: str | None = None) -> Callable:
+  """(state, batch) -> (state, metrics): one optimizer update, a pure function."""
+
+  def train_step(state: TrainState, batch):
+    # Randomness (dropout, noise) is a function of the step, so a resumed run draws the same.
+    rng = jax.random.fold_in(base_key, state.step)
+    if axis_name:
+      rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+    if task.update is not None:
+      params, model_state, metrics = task.update(model, state.params, state.model_state, batch, rng, state.step)
+      if axis_name:
+        metrics = jax.lax.pmean(metrics, axis_name)
+      return TrainState(state.step + 1, params, state.opt_state, model_state), metrics
+
+    def loss_fn(params):
+      return task.loss(model, params, state.model_state, batch, rng, train=True)
+
+    (loss, (metrics, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    metrics = dict(metrics, loss=loss)
+    if axis_name:
+      grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics['grad_norm'] = optax.global_norm(grads)
+    return TrainState(state.step + 1, params, opt_state, model_state), metrics
+
+  return train_step
+
+
+def make_eval_step(task, model, axis_name: str | None = None) -> Callable:
+  """(state, batch) -> masked sums of the task's per-example metrics, plus the example count."""
+
+  def eval_step(state: TrainState, batch):
+    values = task.eval_metrics(model, state.variables, batch)
+    mask = batch['mask']
+    sums = {name: jnp.sum(value * mask) for name, value in values.items()}
+    sums['count'] = jnp.sum(mask)
+    return jax.lax.psum(sums, axis_name) if axis_name else sums
+
+  return eval_step
+
+
+class DataParallel:
+  """Compiles the steps for `parallel` = 'jit' or 'pmap' and moves state and batches to devices."""
+
+  def __init__(self, parallel: str, train_step: Callable, eval_step: Callable):
+    self.parallel = parallel
+    self.mesh = Mesh(np.array(jax.devices()), ('data',))
+    self.replicated = NamedSharding(self.mesh, PartitionSpec())
+    self.batch_sharding = NamedSharding(self.mesh, PartitionSpec('data'))
+    if parallel == 'jit':
+      self.train_step = jax.jit(train_step, in_shardings=(self.replicated, self.batch_sharding),
+                                out_shardings=(self.replicated, self.replicated), donate_argnums=0)
+      self.eval_step = jax.jit(eval_step, in_shardings=(self.replicated, self.batch_sharding),
+                               out_shardings=self.replicated)
+    else:
+      self.train_step = jax.pmap(train_step, axis_name=PMAP_AXIS, donate_argnums=0)
+      self.eval_step = jax.pmap(eval_step, axis_name=PMAP_AXIS)
+
+  def put_batch(self, local_batch):
+    """This process's rows -> the global batch (jit) or a [local devices, ...] stack (pmap)."""
+    if self.parallel == 'jit':
+      return jax.tree.map(
+          lambda x: jax.make_array_from_process_local_data(self.batch_sharding, x), local_batch)
+    devices = jax.local_devices()
+    return jax.tree.map(
+        lambda x: jax.device_put_sharded(list(x.reshape((len(devices), -1) + x.shape[1:])), devices),
+        local_batch)
+
+  def put_state(self, state):
+    """A replicated global state (checkpoint layout) -> this mode's layout."""
+    if self.parallel == 'jit':
+      return state
+    local = jax.tree.map(lambda x: x.addressable_data(0), state)
+    return jax.device_put_replicated(local, jax.local_devices())
+
+  def get_state(self, state):
+    """This mode's layout -> the replicated global state the checkpoints hold."""
+    if self.parallel == 'jit':
+      return state
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(self.replicated, np.asarray(x[0])), state)
+
+  def host_variables(self, state) -> dict:
+    """The model variables as numpy arrays on this host."""
+    if self.parallel == 'pmap':
+      state = jax.tree.map(lambda x: x[0], state)
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), state.variables)
+
+  def scalars(self, tree) -> dict[str, float]:
+    """Replicated step outputs -> host floats."""
+    if self.parallel == 'pmap':
+      tree = jax.tree.map(lambda x: x[0], tree)
+    return {k: float(np.asarray(v.addressable_data(0))) for k, v in tree.items()}

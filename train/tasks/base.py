@@ -1,0 +1,69 @@
+"""The seam between the generic loop (train/loop.py) and a model family.
+
+The loop owns devices, sharding, the optimizer, checkpoints, logging and the schedule of
+evaluations; a task owns its data, its model, its loss and its metrics. Everything the loop calls
+inside a compiled step (`loss`, `eval_metrics`) must be a pure function of its arguments.
+"""
+
+import abc
+from typing import Any, Iterator
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+Variables = dict[str, Any]
+
+
+class Task(abc.ABC):
+  """Base class: subclasses fill in the data, model, loss and metrics of one model family."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+
+  # --- Data: this process's numpy batches; the loop puts them on devices. ---
+  @abc.abstractmethod
+  def train_batches(self, start_step: int, process_index: int, process_count: int) -> Iterator[Batch]:
+    """This process's rows of global batches start_step, start_step+1, ...; a pure function of (seed, step)."""
+
+  @abc.abstractmethod
+  def eval_batches(self, process_index: int, process_count: int) -> Iterator[Batch]:
+    """Every eval example exactly once over all processes; padded rows have `mask` 0."""
+
+  # --- Model. ---
+  @abc.abstractmethod
+  def make_model(self, axis_name: str | None = None) -> nn.Module:
+    """The Flax module; `axis_name` is set under pmap so BatchNorm statistics span all devices."""
+
+  @abc.abstractmethod
+  def init_variables(self, model: nn.Module, rng: jax.Array, batch: Batch) -> Variables:
+    """Fresh variables ('params' and any other collections) for a batch of this task's shape."""
+
+  # --- Pure functions the loop compiles. ---
+  @abc.abstractmethod
+  def loss(self, model: nn.Module, params, state: Variables, batch: Batch, rng: jax.Array,
+           train: bool) -> tuple[jax.Array, tuple[dict[str, jax.Array], Variables]]:
+    """(scalar loss, (scalar metrics, updated non-param collections such as batch_stats))."""
+
+  @abc.abstractmethod
+  def eval_metrics(self, model: nn.Module, variables: Variables, batch: Batch) -> dict[str, jax.Array]:
+    """Per-example metric values [B]; the loop averages them over the unmasked eval examples."""
+
+  # --- Optional: the task's own update. ---
+  # A task whose update is not one optimizer step on `loss`'s gradient sets this to a pure
+  # function (model, params, model_state, batch, rng, step) -> (params, model_state, metrics with
+  # 'loss'); the loop then skips the gradient and the optax optimizer. word2vec's sparse SGD, many
+  # updates per step touching only the rows a batch uses, is one (train/tasks/skipgram.py).
+  update = None
+
+  # --- Optional host-side hooks. ---
+  def evaluate_host(self, variables: Variables, workdir: str) -> dict[str, float]:
+    """Evaluations that are not per-example averages (e.g. a rank correlation); none by default."""
+    del variables, workdir
+    return {}
+
+  def export(self, variables: Variables, workdir: str) -> None:
+    """Write artefacts at the end of training (e.g. embeddings); nothing by default."""
+    del variables, workdir

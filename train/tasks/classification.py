@@ -1,0 +1,95 @@
+"""Image classification: softmax cross-entropy over any image source (TFDS, TFDS folder, image folder)."""
+
+import jax
+import jax.numpy as jnp
+import optax
+import tensorflow as tf
+
+from data import pipeline, sources
+from data.errors import UserInputError
+from nets import cnn
+from train.tasks import base
+
+
+def num_classes_of(source, label_key: str) -> int:
+  if isinstance(source, sources.ImageFolderSource):
+    return source.num_classes
+  feature = source.info.features[label_key] if label_key in source.info.features else None
+  if not hasattr(feature, 'num_classes'):
+    raise UserInputError(f'dataset {source.name!r} has no class-label feature {label_key!r}; '
+                         f'set data.label_key to one of {list(source.info.features.keys())}')
+  return feature.num_classes
+
+
+def preprocess_image(image: tf.Tensor, seed: tf.Tensor, train: bool, data_config) -> tf.Tensor:
+  """uint8 image -> float32, with the config's augmentation (training only) and normalisation."""
+  image = tf.image.convert_image_dtype(image, tf.float32)
+  if train and data_config.augment == 'crop_flip':
+    # Pad-and-crop by 4 pixels plus a horizontal flip: the standard CIFAR augmentation.
+    height, width, channels = image.shape
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    image = tf.pad(image, [[4, 4], [4, 4], [0, 0]], mode='REFLECT')
+    image = tf.image.stateless_random_crop(image, (height, width, channels), crop_seed)
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+  elif train and data_config.augment:
+    raise UserInputError(f"unknown data.augment {data_config.augment!r}; choose '' or 'crop_flip'")
+  return (image - tf.constant(data_config.mean)) / tf.constant(data_config.std)
+
+
+class ClassificationTask(base.Task):
+  """Predict `data.label_key` from `data.image_key` with a model from nets.cnn.MODELS."""
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.source = sources.make_source(config.data)
+    self.num_classes = num_classes_of(self.source, config.data.label_key)
+
+  def _preprocess(self, example, seed, train):
+    data = self.config.data
+    return {'image': preprocess_image(example[data.image_key], seed, train, data),
+            'label': tf.cast(example[data.label_key], tf.int32)}
+
+  def train_batches(self, start_step, process_index, process_count):
+    data = self.config.data
+    return pipeline.train_stream(
+        self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
+        seed=self.config.seed, start_step=start_step, process_index=process_index,
+        process_count=process_count, num_shards=data.num_shards, cache=data.cache,
+        shuffle_buffer=data.shuffle_buffer)
+
+  def eval_batches(self, process_index, process_count):
+    return pipeline.eval_stream(
+        self.source, self.config.data.eval_split, self._preprocess,
+        global_batch=self.config.eval_batch_size, process_index=process_index,
+        process_count=process_count)
+
+  def make_model(self, axis_name=None):
+    model = dict(self.config.model)
+    name = model.pop('name')
+    if name not in cnn.MODELS:
+      raise UserInputError(f'unknown model.name {name!r}; choose one of {sorted(cnn.MODELS)}')
+    return cnn.MODELS[name](num_classes=self.num_classes, dtype=jnp.dtype(self.config.compute_dtype),
+                            axis_name=axis_name, **model)
+
+  def init_variables(self, model, rng, batch):
+    params_rng, dropout_rng = jax.random.split(rng)
+    return dict(model.init({'params': params_rng, 'dropout': dropout_rng}, batch['image'], train=False))
+
+  def loss(self, model, params, state, batch, rng, train):
+    variables = {'params': params, **state}
+    if train:
+      logits, state = model.apply(variables, batch['image'], train=True, rngs={'dropout': rng},
+                                  mutable=list(state))
+    else:
+      logits = model.apply(variables, batch['image'], train=False)
+    labels = optax.smooth_labels(jax.nn.one_hot(batch['label'], self.num_classes),
+                                 self.config.get('label_smoothing', 0.0))
+    loss = optax.softmax_cross_entropy(logits, labels).mean()
+    accuracy = (logits.argmax(-1) == batch['label']).mean()
+    return loss, ({'accuracy': accuracy}, state)
+
+  def eval_metrics(self, model, variables, batch):
+    logits = model.apply(variables, batch['image'], train=False)
+    return {'loss': optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']),
+            'accuracy': (logits.argmax(-1) == batch['label']).astype(jnp.float32)}
+
