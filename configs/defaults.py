@@ -43,8 +43,8 @@ def image_data(name: str, **overrides) -> ml_collections.ConfigDict:
       'image_key': 'image',
       'label_key': 'label',
       'augment': '',  # '' or 'crop_flip'
-      'mean': 0.5,
-      'std': 0.25,
+      'mean': (0.5,),  # per channel; one value broadcasts to all
+      'std': (0.25,),
       'num_shards': 0,  # 0 = one per process; fix it to make batches independent of process count
       'cache': True,
       'shuffle_buffer': 100_000,

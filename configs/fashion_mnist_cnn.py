@@ -10,6 +10,6 @@ from configs import mnist_cnn
 
 def get_config() -> ml_collections.ConfigDict:
   config = mnist_cnn.get_config()  # same images, shapes and budget as MNIST; harder classes
-  config.data.update(name='fashion_mnist', mean=0.2860, std=0.3530)
+  config.data.update(name='fashion_mnist', mean=(0.2860,), std=(0.3530,))
   config.model.stage_features = (32, 64, 128)
   return config

@@ -11,7 +11,7 @@ from configs import defaults
 def get_config() -> ml_collections.ConfigDict:
   config = defaults.training_defaults()
   config.task = 'classification'
-  config.data = defaults.image_data('mnist', mean=0.1307, std=0.3081)
+  config.data = defaults.image_data('mnist', mean=(0.1307,), std=(0.3081,))
   config.model = ml_collections.ConfigDict({
       'name': 'convnet', 'stage_features': (32, 64), 'convs_per_stage': 1, 'head': (128,),
       'norm': 'batch', 'dropout_rate': 0.25, 'global_pool': False,

@@ -19,10 +19,10 @@ def text_classification_config(source: str, name: str = '') -> ml_collections.Co
   config.batch_size = 64
   config.eval_batch_size = 256
   config.data = ml_collections.ConfigDict({
-      'source': source,  # 'tfds' (by name) | 'text_folder' (aclImdb layout) | 'csv' (.csv or .tsv)
+      'source': source,  # 'tfds' (by name) | 'tfds_dir' | 'text_folder' (aclImdb layout) | 'csv' (.csv or .tsv)
       'name': name,  # tfds: a text classification set, e.g. 'imdb_reviews', 'reviews'
       'data_dir': '',  # tfds: '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
-      'path': '',  # text_folder: the folder holding train/ and test/; csv: the (training) file
+      'path': '',  # tfds_dir: the version folder; text_folder: the one holding train/ and test/; csv: the file
       'test_path': '',  # csv: the test file; '' = every holdout_every-th row of `path`
       'holdout_every': 5,
       'text_key': 'text',  # the TFDS feature or CSV column holding the text

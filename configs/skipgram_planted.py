@@ -1,7 +1,8 @@
 """word2vec skip-gram on the offline planted-synonym corpus (the default; needs no data).
 
   python -m train --config configs/skipgram_planted.py --workdir runs/skipgram_planted
-  python -m train.neighbors --workdir runs/skipgram_planted bababa demine --plot runs/skipgram_planted/words.png
+  python -m train.neighbors --workdir runs/skipgram_planted bababa demine \
+      --plot runs/skipgram_planted/words.png
 
 The final evaluation reports planted_neighbor_precision (1.0: every planted synonym class is
 exactly the nearest-neighbour set of its words) and the workdir gets vectors.txt.

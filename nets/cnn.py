@@ -28,8 +28,10 @@ class Normalization(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     if self.kind == 'batch':
+      # Two-pass variance: E[x^2] - E[x]^2 cancels catastrophically on near-constant channels
+      # (flat backgrounds), which makes results depend on the order devices sum in.
       return nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
-                          axis_name=self.axis_name)(x)
+                          axis_name=self.axis_name, use_fast_variance=False)(x)
     if self.kind == 'layer':
       return nn.LayerNorm(dtype=self.dtype)(x)
     if self.kind == 'none':

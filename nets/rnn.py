@@ -82,11 +82,10 @@ class Recurrence(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, inputs, mask, initial_carry=None):
+  def __call__(self, inputs, mask):
     """inputs [batch, time, in], mask [batch, time] bool -> (final carry, outputs [batch, time, features])."""
     cell = make_cell(self.cell, self.features, self.dtype, name='cell')
-    if initial_carry is None:
-      initial_carry = cell.initialize_carry(jax.random.key(0), inputs[:, 0].shape)
+    initial_carry = cell.initialize_carry(jax.random.key(0), inputs[:, 0].shape)
     scan = nn.scan(_masked_step, variable_broadcast='params', split_rngs={'params': False},
                    in_axes=1, out_axes=1, reverse=self.reverse, unroll=self.unroll)
     return scan(cell, initial_carry, (inputs, mask))

@@ -13,9 +13,10 @@ followed by a softmax over the whole vocabulary, which is exact but costs O(voca
 so it serves as a reference on tiny vocabularies:
 
   model = SkipGram(vocab_size=10_000, dim=100)
-  variables = model.init(key, center, contexts)        # center [B], contexts [B, 1 + k]
-  logits = model.apply(variables, center, contexts)    # [B, 1 + k]; column 0 is the true context
-  loss = negative_sampling_loss(logits)                # [B]
+  contexts, weights = candidates_and_weights(positive, negatives)  # [B, 1 + k], true context first
+  variables = model.init(key, center, contexts)
+  logits = model.apply(variables, center, contexts)    # [B, 1 + k]
+  loss = negative_sampling_loss(logits, weights)       # [B]
 """
 
 import flax.linen as nn
@@ -52,11 +53,21 @@ class SkipGram(nn.Module):
     return self.target.embedding
 
 
+def candidates_and_weights(positive, negatives):
+  """positive [B], negatives [B, k] -> candidates [B, 1 + k] (true context first) and their weights.
+
+  A weight is 0 for a negative that happens to be the true context word: word2vec skips it rather
+  than push the same word both ways.
+  """
+  candidates = jnp.concatenate([positive[:, None], negatives], axis=1)
+  weights = jnp.concatenate([jnp.ones_like(positive[:, None], bool), negatives != positive[:, None]], axis=1)
+  return candidates, weights.astype(jnp.float32)
+
+
 def negative_sampling_loss(logits, weights=None):
   """Per-pair loss -log s(x_true) - sum_j log s(-x_neg_j) for logits [..., 1 + k].
 
-  `weights` [..., 1 + k] (optional) zeroes candidates that must not count, e.g. a negative that
-  happens to be the true context word, which word2vec skips.
+  `weights` [..., 1 + k] (optional, see `candidates_and_weights`) zeroes candidates that must not count.
   """
   signs = jnp.ones(logits.shape[-1]).at[1:].set(-1.0)
   losses = -jax.nn.log_sigmoid(signs * logits)
@@ -66,7 +77,7 @@ def negative_sampling_loss(logits, weights=None):
 
 
 class SoftmaxSkipGram(nn.Module):
-  """The textbook form: one-hot(centre) @ W_in is the hidden vector, a softmax over W_out scores every word."""
+  """The textbook form: one-hot(centre) @ W_in is its vector; a softmax over W_out scores every word."""
   vocab_size: int
   dim: int = 100
 

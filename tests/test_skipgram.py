@@ -1,5 +1,8 @@
 """Skip-gram: the sparse SGD step is exact SGD on the model's loss, and training finds planted synonyms."""
 
+import os
+import shutil
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -22,11 +25,11 @@ def test_sparse_step_equals_dense_sgd_on_the_module_loss():
   positive = rng.integers(0, vocab, batch)
   negatives = rng.integers(0, vocab, (batch, k))
   negatives[0, 0] = positive[0]  # a negative equal to the true context must be skipped
-  contexts = np.concatenate([positive[:, None], negatives], axis=1)
+  contexts, weights = skipgram.candidates_and_weights(positive, negatives)
+  np.testing.assert_array_equal(weights[0], [1, 0, 1, 1])
   params = model.init(jax.random.key(0), center, contexts)['params']
   # Non-zero context vectors, so both tables get gradients.
   params['context']['embedding'] = jax.random.normal(jax.random.key(1), (vocab, dim))
-  weights = np.concatenate([np.ones((batch, 1)), negatives != positive[:, None]], axis=1)
 
   def dense_loss(p):
     return jnp.sum(skipgram.negative_sampling_loss(model.apply({'params': p}, center, contexts), weights))
@@ -42,7 +45,8 @@ def test_sparse_step_equals_dense_sgd_on_the_module_loss():
 
 def _planted_config(**data_overrides):
   config = skipgram_planted.get_config()
-  config.data.update(num_sentences=6000, num_eval_sentences=300, eval_pairs=2000, **data_overrides)
+  config.data.update(num_sentences=6000, num_eval_sentences=300, eval_pairs=2000)
+  config.data.update(data_overrides)
   config.batch_size = 8192
   config.eval_batch_size = 1024
   config.log_every = 10
@@ -102,3 +106,17 @@ def test_training_finds_planted_synonyms_and_exports_vectors(tmp_path, capsys):
   shown = capsys.readouterr().out
   assert shown.startswith(f'{noun}: ') and all(w in shown.splitlines()[0] for w in classes['circle/noun'][1:])
   assert (tmp_path / 'words.png').stat().st_size > 1000
+
+
+def test_resumed_run_ends_bit_identical(tmp_path):
+  config = _planted_config(num_sentences=2000)
+  config.num_steps, config.checkpoint_every, config.max_checkpoints = 8, 4, 5
+  full = str(tmp_path / 'full')
+  loop.train_and_evaluate(config, full)
+  # A run that stopped after its step-4 checkpoint: the same workdir without the later one.
+  resumed = str(tmp_path / 'resumed')
+  shutil.copytree(f'{full}/checkpoints', f'{resumed}/checkpoints', ignore=shutil.ignore_patterns('8'))
+  assert sorted(os.listdir(f'{resumed}/checkpoints')) == ['4']
+  loop.train_and_evaluate(config, resumed)
+  np.testing.assert_array_equal(word_vectors.load(f'{resumed}/vectors.txt')[1],
+                                word_vectors.load(f'{full}/vectors.txt')[1])

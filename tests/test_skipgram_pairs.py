@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from data.corpus import EncodedCorpus, build, encode, pairs, planted, tokenize
+from data.corpus import EncodedCorpus, Vocabulary, build, encode, pairs, planted, tokenize
 from data.errors import UserInputError
 
 
@@ -83,7 +83,8 @@ def test_training_batches_are_fixed_size_and_resume_identically():
   batches = [next(from_start) for _ in range(30)]  # more than one epoch
   assert sum(len(b['center']) for b in batches) > 2 * pairs.pairs_per_epoch(corpus, keep_prob, 3, seed=7)
   for batch in batches:
-    assert batch['center'].shape == batch['context'].shape == (4096,) and batch['negatives'].shape == (4096, 4)
+    assert batch['center'].shape == batch['context'].shape == (4096,)
+    assert batch['negatives'].shape == (4096, 4)
   resumed = next(stream(17))
   for key in batches[17]:
     np.testing.assert_array_equal(resumed[key], batches[17][key])
@@ -99,6 +100,7 @@ def test_vocabulary_and_encoding():
   held_out = encode([tokenize('a dog and the cat')], vocab)
   np.testing.assert_array_equal(held_out.ids, [2, 0, 1])
   assert build(sentences, min_count=1, max_size=2)[0].words == ('the', 'cat')
+  assert Vocabulary.build(sentences, min_count=2).words == vocab.words
   assert "don't" in tokenize("Don't")
   with pytest.raises(UserInputError, match='min_count=9'):
     build(sentences, min_count=9)

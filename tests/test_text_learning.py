@@ -5,6 +5,7 @@ import pytest
 
 from configs import reviews_bow, reviews_rnn
 from data import word_vectors
+from data.errors import UserInputError
 from data.text import tokenizers
 from train import loop
 from train.tasks import text
@@ -87,5 +88,15 @@ def test_embedding_starts_from_pretrained_word_vectors(tmp_path):
   np.testing.assert_array_equal(embedding[task.tokenizer.encode('prize')[0]], prize)
   np.testing.assert_array_equal(embedding[tokenizers.PAD_ID], 0)
   config.model.embed_dim = 4
-  with pytest.raises(text.UserInputError, match='8-dimensional vectors but model.embed_dim is 4'):
+  with pytest.raises(UserInputError, match='8-dimensional vectors but model.embed_dim is 4'):
     text.TextClassificationTask(config)
+
+
+def test_unknown_cell_or_pooling_is_a_clear_error():
+  config = reviews_rnn.get_config()
+  config.model.cell = 'transformer'
+  with pytest.raises(UserInputError, match="unknown model.cell 'transformer'; choose one of"):
+    text.module_kwargs(config.model)
+  config.model.update(cell='gru', pooling='attention')
+  with pytest.raises(UserInputError, match="unknown model.pooling 'attention'"):
+    text.module_kwargs(config.model)

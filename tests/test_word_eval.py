@@ -1,5 +1,7 @@
 """Similarity, analogy and neighbour evaluators on small files whose answers are known by construction."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,17 @@ def test_dense_distances_reflect_similarity_one_hot_do_not():
   assert dense[0, 1] < 0.5 * dense[0, 2]
   off_diagonal = one_hot[~np.eye(3, dtype=bool)]
   np.testing.assert_allclose(off_diagonal, np.sqrt(2))
+
+
+def test_word_eval_command_scores_a_vector_file(tmp_path, capsys):
+  vectors = tmp_path / 'vectors.txt'
+  vectors.write_text('3 2\nman 1 0\nwoman 1 1\nking 2 0.1\n', encoding='utf-8')
+  similarity = tmp_path / 'sim.txt'
+  # Cosines: man-woman 0.71 < woman-king 0.74 < man-king 1.0, the same order as these scores.
+  similarity.write_text('man woman 1\nman king 8\nwoman king 3\n', encoding='utf-8')
+  word_eval.main(['--vectors', str(vectors), '--similarity', str(similarity)])
+  result = json.loads(capsys.readouterr().out)[str(similarity)]
+  assert result['spearman'] == pytest.approx(1.0) and result['oov_ratio'] == 0
+  with pytest.raises(SystemExit) as exit_info:
+    word_eval.main(['--vectors', str(tmp_path / 'missing.txt')])
+  assert exit_info.value.code == 2

@@ -61,7 +61,7 @@ def make_train_step(task, model, tx, base_key: jax.Array, axis_name: str | None 
       grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics['grad_norm'] = optax.global_norm(grads)
+    metrics['grad_norm'] = optax.tree.norm(grads)
     return TrainState(state.step + 1, params, opt_state, model_state), metrics
 
   return train_step
@@ -94,6 +94,10 @@ class DataParallel:
       self.eval_step = jax.jit(eval_step, in_shardings=(self.replicated, self.batch_sharding),
                                out_shardings=self.replicated)
     else:
+      # pmap's layout: a leading axis of this process's devices, one slice each.
+      self.local_devices = jax.local_device_count()
+      self.per_device = NamedSharding(Mesh(np.array(jax.local_devices()), ('local',)),
+                                      PartitionSpec('local'))
       self.train_step = jax.pmap(train_step, axis_name=PMAP_AXIS, donate_argnums=0)
       self.eval_step = jax.pmap(eval_step, axis_name=PMAP_AXIS)
 
@@ -102,17 +106,16 @@ class DataParallel:
     if self.parallel == 'jit':
       return jax.tree.map(
           lambda x: jax.make_array_from_process_local_data(self.batch_sharding, x), local_batch)
-    devices = jax.local_devices()
     return jax.tree.map(
-        lambda x: jax.device_put_sharded(list(x.reshape((len(devices), -1) + x.shape[1:])), devices),
+        lambda x: jax.device_put(x.reshape((self.local_devices, -1) + x.shape[1:]), self.per_device),
         local_batch)
 
   def put_state(self, state):
     """A replicated global state (checkpoint layout) -> this mode's layout."""
     if self.parallel == 'jit':
       return state
-    local = jax.tree.map(lambda x: x.addressable_data(0), state)
-    return jax.device_put_replicated(local, jax.local_devices())
+    return jax.tree.map(lambda x: jax.device_put(
+        np.broadcast_to(x.addressable_data(0), (self.local_devices,) + x.shape), self.per_device), state)
 
   def get_state(self, state):
     """This mode's layout -> the replicated global state the checkpoints hold."""

@@ -11,7 +11,8 @@
 Words are compared lower-cased (the files capitalise names; the corpora are folded), and the
 vocabulary is assumed ordered by frequency, as word2vec files are.
 
-  python -m train.word_eval --vectors runs/sg/vectors.txt --similarity wordsim353.tsv --analogies questions-words.txt
+  python -m train.word_eval --vectors runs/sg/vectors.txt \
+      --similarity wordsim353.tsv --analogies questions-words.txt
 """
 
 import argparse
@@ -49,7 +50,8 @@ def read_similarity_file(path: str) -> list[tuple[str, str, float]]:
         try:
           triples.append((fields[0], fields[1], float(fields[2])))
         except (IndexError, ValueError) as e:
-          raise UserInputError(f'{path} line {number}: expected "word word score", got {line.strip()[:80]!r}') from e
+          raise UserInputError(
+              f'{path} line {number}: expected "word word score", got {line.strip()[:80]!r}') from e
   except OSError as e:
     raise UserInputError(f'cannot read the similarity file: {e}') from e
   if not triples:
@@ -83,7 +85,8 @@ def read_analogy_file(path: str) -> list[tuple[str, tuple[str, str, str, str]]]:
         elif line.strip():
           fields = line.split()
           if len(fields) != 4:
-            raise UserInputError(f'{path} line {number}: expected 4 words "a b c d", got {line.strip()[:80]!r}')
+            raise UserInputError(
+                f'{path} line {number}: expected 4 words "a b c d", got {line.strip()[:80]!r}')
           questions.append((section, tuple(fields)))
   except OSError as e:
     raise UserInputError(f'cannot read the analogy file: {e}') from e
@@ -158,9 +161,12 @@ def class_neighbor_precision(words, vectors: np.ndarray, classes: dict[str, tupl
 def main(argv=None):
   parser = argparse.ArgumentParser(description='Similarity and analogy scores of a word2vec text file.')
   parser.add_argument('--vectors', required=True, help='word vectors in the word2vec text format')
-  parser.add_argument('--similarity', action='append', default=[], help='(word, word, score) file; repeatable')
-  parser.add_argument('--analogies', action='append', default=[], help='questions-words.txt layout; repeatable')
-  parser.add_argument('--restrict_vocab', type=int, default=30_000, help='analogy answers among the top N words')
+  parser.add_argument('--similarity', action='append', default=[],
+                      help='(word, word, score) file; repeatable')
+  parser.add_argument('--analogies', action='append', default=[],
+                      help='questions-words.txt layout; repeatable')
+  parser.add_argument('--restrict_vocab', type=int, default=30_000,
+                      help='analogy answers among the top N words')
   args = parser.parse_args(argv)
   try:
     words, vectors = word_vectors.load(args.vectors)

@@ -53,7 +53,8 @@ def subsample(ids: np.ndarray, keep_prob: np.ndarray, rng: np.random.Generator) 
   return rng.random(len(ids)) < keep_prob[ids]
 
 
-def window_pairs(sentence: np.ndarray, window: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def window_pairs(sentence: np.ndarray, window: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
   """Positions (centre, context) of every pair within each centre's random radius, same sentence only.
 
   `sentence` [n] is the sentence id of each (already subsampled) word; pairs come out ordered by
@@ -87,8 +88,12 @@ def sentence_chunks(corpus: EncodedCorpus, chunk_words: int) -> list[tuple[int, 
 
 
 def epoch_pairs(corpus: EncodedCorpus, keep_prob: np.ndarray, window: int, seed: int, epoch: int,
-                chunk_words: int = 1 << 20) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-  """(centre ids, context ids) of one pass over the corpus, one chunk at a time."""
+                chunk_words: int = 1 << 18) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """(centre ids, context ids) of one pass over the corpus, one chunk at a time.
+
+  A chunk of 2^18 words takes a few tens of milliseconds of numpy, less than the steps already
+  queued on the device, so training never waits for it.
+  """
   for chunk, (start, stop) in enumerate(sentence_chunks(corpus, chunk_words)):
     rng = np.random.default_rng([seed, epoch, chunk])
     ids = corpus.ids[start:stop]

@@ -1,8 +1,8 @@
 """The offline default corpus: generated sentences whose word similarities are planted, hence known.
 
-The lexicon has `num_topics` topics (named after the shapes dataset's shapes and colours, so its
-words read like the shapes captions: 'circle', 'red'...). Each topic has one synonym class per role
-(noun, verb, adjective), and each class has `synonyms` made-up words that are used
+The lexicon has `num_topics` topics, named after the shapes dataset's shapes and colours so class
+names read 'circle/noun', 'red/adj'. Each topic has one synonym class per role (noun, verb,
+adjective), and each class has `synonyms` made-up words ('bababa', 'bepodu', ...) that are used
 interchangeably: a sentence picks one topic and fills every slot of a template with a uniformly
 drawn member of that topic's class for the slot. Words of one class therefore share exactly the
 same contexts and should end up nearest neighbours, while words of another class (another topic,

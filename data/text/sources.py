@@ -6,6 +6,7 @@ training split anyway). `EncodedSource` then holds the token ids of each split a
 to `data.pipeline` like any other source. Supported layouts:
 
   tfds:        any TFDS set with a text feature and a ClassLabel ('imdb_reviews', 'reviews', ...)
+  tfds_dir:    the same, prepared elsewhere and read from its version folder (data.sources)
   text_folder: PATH/train/<class>/*.txt and PATH/test/<class>/*.txt, e.g. aclImdb/ (its train/unsup,
                which has no labels, is left out by default)
   csv:         a .csv or .tsv with a header row naming a text column and a label column; the test
@@ -43,15 +44,15 @@ def checked(texts: list[str], labels: Sequence[int], places: Sequence[str], spli
 class TfdsTexts:
   """A TFDS dataset with a text feature and a class-label feature."""
 
-  def __init__(self, name: str, text_key: str = 'text', label_key: str = 'label', data_dir: str = ''):
-    self.source = sources.TfdsSource(name, data_dir)
-    features = self.source.info.features
+  def __init__(self, source: sources.TfdsSource, text_key: str = 'text', label_key: str = 'label'):
+    self.source, self.name = source, source.name
+    features = source.info.features
     for key in (text_key, label_key):
       if key not in features:
-        raise UserInputError(f'dataset {name!r} has no feature {key!r}; it has {sorted(features.keys())}')
+        raise UserInputError(f'dataset {self.name!r} has no feature {key!r}; it has {sorted(features.keys())}')
     if not hasattr(features[label_key], 'names'):
-      raise UserInputError(f'feature {label_key!r} of {name!r} is not a class label')
-    self.name, self.text_key, self.label_key = name, text_key, label_key
+      raise UserInputError(f'feature {label_key!r} of {self.name!r} is not a class label')
+    self.text_key, self.label_key = text_key, label_key
     self.class_names = list(features[label_key].names)
 
   def split(self, name: str) -> LabelledTexts:
@@ -145,16 +146,16 @@ class CsvTexts:
 
 
 def make_text_source(data_config: Any):
-  """The text source a config's `data` block names: source = 'tfds' | 'text_folder' | 'csv'."""
+  """The text source a config's `data` block names: source = 'tfds' | 'tfds_dir' | 'text_folder' | 'csv'."""
   kind = data_config.source
-  if kind == 'tfds':
-    return TfdsTexts(data_config.name, data_config.text_key, data_config.label_key, data_config.get('data_dir', ''))
+  if kind in ('tfds', 'tfds_dir'):
+    return TfdsTexts(sources.make_source(data_config), data_config.text_key, data_config.label_key)
   if kind == 'text_folder':
     return TextFolder(data_config.path)
   if kind == 'csv':
     return CsvTexts(data_config.path, data_config.text_key, data_config.label_key,
                     data_config.get('test_path', ''), data_config.get('holdout_every', 5))
-  raise UserInputError(f"unknown data.source {kind!r}; choose 'tfds', 'text_folder' or 'csv'")
+  raise UserInputError(f"unknown data.source {kind!r}; choose 'tfds', 'tfds_dir', 'text_folder' or 'csv'")
 
 
 class EncodedSource:

@@ -23,6 +23,7 @@ import tensorflow as tf
 from data import pipeline, sources, subsets
 from data.errors import UserInputError
 from nets import autoencoder
+from train import deepfake
 from train.tasks import base
 from train.tasks.classification import preprocess_image
 
@@ -56,9 +57,9 @@ class ReconstructionTask(base.Task):
   def __init__(self, config):
     super().__init__(config)
     data = config.data
-    if data.mean != 0.0 or data.std != 1.0:
-      raise UserInputError('autoencoders read images in [0, 1]: set data.mean=0.0 and data.std=1.0 '
-                           f'(got {data.mean}, {data.std})')
+    if set(data.mean) != {0.0} or set(data.std) != {1.0}:
+      raise UserInputError("autoencoders read images in [0, 1]: set data.mean='(0.0,)' and "
+                           f"data.std='(1.0,)' (got {data.mean}, {data.std})")
     source = sources.make_source(data)
     self.image_shape = image_shape_of(source, data.image_key)
     self.source = self._restrict(subsets.maybe_filtered(source, data))
@@ -171,3 +172,14 @@ class SwapTask(ReconstructionTask):
 
   def _apply_args(self, batch):
     return batch['image'], batch['domain']
+
+  def evaluate_host(self, variables, workdir):
+    """On shapes (domains are shape labels): the swap measurements of train/deepfake.py."""
+    del workdir
+    info = getattr(self.source, 'info', None)  # image folders have none
+    if self.config.swap.domain_key != 'label' or not info or not set(deepfake.SHAPES_FIELDS) <= set(info.features):
+      return {}
+    examples = deepfake.read_examples(self.source, self.config.data.eval_split)
+    results = deepfake.swap_directions(self.make_model(), variables, examples, self.config.swap.domains)
+    return {f'swap_{direction}_{name}': value
+            for direction, (_, _, metrics) in results.items() for name, value in metrics.items()}

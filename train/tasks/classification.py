@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import optax
 import tensorflow as tf
 
-from data import pipeline, sources
+from data import pipeline, sources, subsets
 from data.errors import UserInputError
 from nets import cnn
 from train.tasks import base
@@ -41,8 +41,9 @@ class ClassificationTask(base.Task):
 
   def __init__(self, config):
     super().__init__(config)
-    self.source = sources.make_source(config.data)
-    self.num_classes = num_classes_of(self.source, config.data.label_key)
+    source = sources.make_source(config.data)
+    self.num_classes = num_classes_of(source, config.data.label_key)
+    self.source = subsets.maybe_filtered(source, config.data)  # data.keep: a subset, e.g. one position
 
   def _preprocess(self, example, seed, train):
     data = self.config.data

@@ -19,6 +19,7 @@ from data import pipeline, series
 from data.errors import UserInputError
 from nets import rnn
 from train.tasks import base
+from train.tasks.text import module_kwargs
 
 SOURCES = ('generated', 'csv')
 
@@ -64,8 +65,8 @@ class ForecastTask(base.Task):
 
   def make_model(self, axis_name=None):
     del axis_name  # no batch statistics
-    model = dict(self.config.model)
-    if model.pop('name') != 'rnn':
+    name, model = module_kwargs(self.config.model)
+    if name != 'rnn':
       raise UserInputError("the forecast task's model.name must be 'rnn'")
     return rnn.Forecaster(horizon=self.windows.horizon, dtype=jnp.dtype(self.config.compute_dtype), **model)
 

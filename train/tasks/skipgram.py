@@ -46,8 +46,13 @@ def corpus_sentences(data, split: str):
     # The eval sentences come from another seed: same lexicon, sentences never seen in training.
     return planted.sentences(count, data.corpus_seed + (split == 'eval'), data.num_topics, data.synonyms)
   if data.source == 'text_files':
+    if not data.path:
+      raise UserInputError("data.source='text_files' needs data.path: a text file or a quoted glob, "
+                           "e.g. --config.data.path='corpus/*.txt'")
     sentences = local_text(data.path)
   elif data.source == 'tfds':
+    if not data.name:
+      raise UserInputError("data.source='tfds' needs data.name, e.g. --config.data.name=lm1b")
     sentences = tfds_text(data.name, data.split, data.feature, data.get('data_dir', ''))
   else:
     raise UserInputError(f'unknown data.source {data.source!r}; choose one of {SOURCES}')
@@ -77,13 +82,11 @@ def sgns_sgd_step(tables, micro_batch):
   """
   target, context = tables
   center, positive, negatives, learning_rate = micro_batch
-  candidates = jnp.concatenate([positive[:, None], negatives], axis=1)
-  # word2vec skips a negative that is the true context word rather than push it both ways.
-  weights = jnp.concatenate([jnp.ones_like(positive[:, None]), negatives != positive[:, None]], 1)
+  candidates, weights = skipgram.candidates_and_weights(positive, negatives)
 
   def summed_loss(center_rows, candidate_rows):
     logits = skipgram.pair_logits(center_rows, candidate_rows)
-    return jnp.sum(skipgram.negative_sampling_loss(logits, weights.astype(logits.dtype)))
+    return jnp.sum(skipgram.negative_sampling_loss(logits, weights))
 
   loss, (center_grad, candidate_grad) = jax.value_and_grad(summed_loss, argnums=(0, 1))(
       target[center], context[candidates])
@@ -99,7 +102,8 @@ class SkipGramTask(base.Task):
     super().__init__(config)
     data = config.data
     if config.batch_size % data.micro_batch:
-      raise UserInputError(f'batch_size={config.batch_size} must be a multiple of data.micro_batch={data.micro_batch}')
+      raise UserInputError(f'batch_size={config.batch_size} must be a multiple of '
+                           f'data.micro_batch={data.micro_batch}')
     self.vocab, self.corpus = build(corpus_sentences(data, 'train'), data.min_count, data.max_vocab)
     self.keep_prob = pairs.keep_probabilities(self.vocab.counts, data.sample)
     self.table = pairs.negative_table(self.vocab.counts)
@@ -142,7 +146,8 @@ class SkipGramTask(base.Task):
     num_batches = math.ceil(len(examples['center']) / global_batch)
     examples['mask'] = np.ones(len(examples['center']), np.float32)
     padding = num_batches * global_batch - len(examples['center'])
-    examples = {k: np.concatenate([v, np.zeros((padding,) + v.shape[1:], v.dtype)]) for k, v in examples.items()}
+    examples = {k: np.concatenate([v, np.zeros((padding,) + v.shape[1:], v.dtype)])
+                for k, v in examples.items()}
     rows = _process_rows(global_batch, process_index, process_count)
     for start in range(0, num_batches * global_batch, global_batch):
       yield {k: v[start:start + global_batch][rows] for k, v in examples.items()}
@@ -155,7 +160,7 @@ class SkipGramTask(base.Task):
     return skipgram.SkipGram(vocab_size=len(self.vocab), dim=self.config.model.dim)
 
   def init_variables(self, model, rng, batch):
-    contexts = jnp.concatenate([batch['context'][:1, None], batch['negatives'][:1]], axis=1)
+    contexts, _ = skipgram.candidates_and_weights(batch['context'][:1], batch['negatives'][:1])
     return dict(model.init(rng, batch['center'][:1], contexts))
 
   # --- Pure functions. ---
@@ -177,16 +182,16 @@ class SkipGramTask(base.Task):
     return params, model_state, {'loss': jnp.mean(losses)}
 
   def loss(self, model, params, state, batch, rng, train):
+    """The same objective, averaged: what the loop's gradient path would use without `update`."""
     del rng, train
     values = self.eval_metrics(model, {'params': params}, batch)
     return jnp.mean(values['loss']), ({'pair_accuracy': jnp.mean(values['pair_accuracy'])}, state)
 
   def eval_metrics(self, model, variables, batch):
-    candidates = jnp.concatenate([batch['context'][:, None], batch['negatives']], axis=1)
-    weights = jnp.concatenate([jnp.ones_like(candidates[:, :1]), candidates[:, 1:] != candidates[:, :1]], 1)
+    candidates, weights = skipgram.candidates_and_weights(batch['context'], batch['negatives'])
     logits = model.apply(variables, batch['center'], candidates)
     negatives = jnp.where(weights[:, 1:] > 0, logits[:, 1:], -jnp.inf)
-    return {'loss': skipgram.negative_sampling_loss(logits, weights.astype(logits.dtype)),
+    return {'loss': skipgram.negative_sampling_loss(logits, weights),
             'pair_accuracy': (logits[:, 0] > jnp.max(negatives, axis=1)).astype(jnp.float32)}
 
   # --- Host-side. ---
@@ -211,7 +216,8 @@ class SkipGramTask(base.Task):
       scores = word_eval.evaluate_analogies(words, vectors, word_eval.read_analogy_file(path),
                                             evaluation.restrict_vocab)
       name = os.path.splitext(os.path.basename(path))[0]
-      results.update({f'{name}_accuracy': scores['accuracy'], f'{name}_skipped_ratio': scores['skipped_ratio']})
+      results.update({f'{name}_accuracy': scores['accuracy'],
+                      f'{name}_skipped_ratio': scores['skipped_ratio']})
     return results
 
   def export(self, variables, workdir):

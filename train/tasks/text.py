@@ -26,6 +26,17 @@ from nets import rnn
 from train.tasks import base
 
 
+def module_kwargs(model_config) -> tuple[str, dict]:
+  """(model name, the module's keyword arguments) of a config's `model` block, its choices checked."""
+  kwargs = dict(model_config)
+  name = kwargs.pop('name')
+  kwargs.pop('pretrained_vectors', None)
+  for key, choices in (('cell', rnn.CELLS), ('pooling', rnn.POOLINGS)):
+    if key in kwargs and kwargs[key] not in choices:
+      raise UserInputError(f'unknown model.{key} {kwargs[key]!r}; choose one of {sorted(choices)}')
+  return name, kwargs
+
+
 def token_mask(ids, length):
   """[B, T] True on each row's first length[b] positions, the real tokens."""
   return jnp.arange(ids.shape[1])[None, :] < length[:, None]
@@ -90,9 +101,7 @@ class TextClassificationTask(base.Task):
 
   def make_model(self, axis_name=None):
     del axis_name  # no batch statistics
-    model = dict(self.config.model)
-    name = model.pop('name')
-    model.pop('pretrained_vectors', None)
+    name, model = module_kwargs(self.config.model)
     if name not in rnn.MODELS:
       raise UserInputError(f'unknown model.name {name!r}; choose one of {sorted(rnn.MODELS)}')
     return rnn.MODELS[name](vocab_size=self.tokenizer.vocab_size, num_classes=len(self.class_names),

@@ -1,0 +1,491 @@
+"""Training throughput of the MNIST ConvNet: the project's real train step beside PyTorch, on one CPU machine.
+
+  python bench/cnn_throughput.py                              # everything, the issue's sizes
+  python bench/cnn_throughput.py --steps 30 --skip-torch      # only our step, pipeline and start-up
+  python bench/cnn_throughput.py --xla-flags=--xla_cpu_multi_thread_eigen=false --skip-pipeline
+
+Four measurements, printed as one table:
+  1. Our train step, built exactly as train/loop.py builds it: configs/mnist_cnn.py, the ConvNet
+     of nets/cnn.py from config.model (num_classes 10), train.optim.make_optimizer,
+     train.steps.create_state / make_train_step and DataParallel('jit'), i.e. the jitted step that
+     donates the state. Fed one device-resident random batch of shape [batch, 28, 28, 1].
+     Reported: images/s after `--warmup` steps (the median of `--repeats` timings of `--steps`
+     steps), the first step's time (tracing + XLA compilation + one run), the process's peak RSS
+     (resource.getrusage) and JAX's device memory statistics where the backend has them.
+  2. The same network in PyTorch on the CPU (skipped if torch does not import or --skip-torch):
+     conv3x3 'same' (no bias) -> BatchNorm -> ReLU -> 2x2 max-pool per stage, flatten ->
+     Linear(head) -> ReLU -> dropout -> Linear(10); AdamW with the config's hyperparameters,
+     weight decay on kernels only, global-norm clipping and the warmup-cosine schedule, on all
+     cores. Measured in both NCHW and channels_last; the faster one is compared against.
+  3. Input-pipeline overhead, on the project's own 'shapes' dataset (MNIST is not available
+     offline) with configs/shapes_cnn.py's model and batch: `--steps` steps fed by the real
+     ClassificationTask.train_batches (tf.data) + DataParallel.put_batch, as the loop does, vs the
+     same steps re-feeding one device-resident batch.
+  4. Start-up: `python -m train --config configs/shapes_cnn.py --config.num_steps=1` as a
+     subprocess; the trainer's own "first step done X s after start" (measured from the start of
+     train_and_evaluate, so without the Python imports) and the wall time from launching the
+     process to that line.
+
+Issue targets: ours >= 1.0x PyTorch's images/s (aim 1.3x), pipeline overhead <= 5%, first step
+within 5 s of start on a built dataset. Results and what was tried: bench/README_cnn.md.
+"""
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+MNIST_SHAPE = (28, 28, 1)
+MNIST_CLASSES = 10
+
+
+
+def parse_args():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
+  parser.add_argument('--steps', type=int, default=20, help='timed steps per repeat')
+  parser.add_argument('--warmup', type=int, default=3, help='untimed steps after the first (compiling) one')
+  parser.add_argument('--repeats', type=int, default=3, help='timings of --steps steps; the median is reported')
+  parser.add_argument('--batch', type=int, default=128, help='MNIST batch size (sections 1 and 2)')
+  parser.add_argument('--torch-threads', default=f'{os.cpu_count()},1',
+                      help='comma-separated torch.set_num_threads values to measure (first: the headline)')
+  parser.add_argument('--skip-proposed', action='store_true', help='no row for the proposed max-pool gradient')
+  parser.add_argument('--skip-torch', action='store_true', help='no PyTorch comparison')
+  parser.add_argument('--skip-pipeline', action='store_true', help='no input-pipeline comparison')
+  parser.add_argument('--skip-startup', action='store_true', help='no start-up subprocesses')
+  parser.add_argument('--skip-throughput', action='store_true', help='no sections 1 and 2 (only 3 and 4)')
+  parser.add_argument('--data-dir', default='/tmp/cnn_bench_tfds',
+                      help="TFDS data dir for 'shapes'; built there (~20 s) if absent")
+  parser.add_argument('--xla-flags', default='',
+                      help='appended to $XLA_FLAGS before JAX starts, to try XLA CPU options')
+  return parser.parse_args()
+
+
+def peak_rss_mib() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def device_memory(jax) -> str:
+  """The allocator's peak where the backend reports one, else the bytes held by live JAX arrays."""
+  stats = jax.devices()[0].memory_stats()
+  if stats:
+    return f"{stats.get('peak_bytes_in_use', stats.get('bytes_in_use', 0)) / 2**20:.0f} MiB peak"
+  live = sum(x.nbytes for x in jax.live_arrays())
+  return f'{jax.devices()[0].platform} has no memory_stats; live JAX arrays {live / 2**20:.1f} MiB'
+
+
+def interleaved_seconds_per_step(steppers: dict, args) -> dict:
+  """{name: median seconds per step}; each repeat times every stepper once, in turn, so that load
+  changes on the shared machine hit all of them alike. `run_steps(n)` runs n steps and blocks."""
+  for run_steps in steppers.values():
+    run_steps(args.warmup)
+  timings = {name: [] for name in steppers}
+  for _ in range(args.repeats):
+    for name, run_steps in steppers.items():
+      start = time.perf_counter()
+      run_steps(args.steps)
+      timings[name].append((time.perf_counter() - start) / args.steps)
+  return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def first_step_seconds(run_steps) -> float:
+  start = time.perf_counter()
+  run_steps(1)
+  return time.perf_counter() - start
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. Our train step, and the same step with the max-pool gradient the README proposes.
+
+
+def first_max_pool_2x2(jax, jnp):
+  """nn.max_pool(x, (2, 2), strides=(2, 2)) with a cheaper but bit-identical gradient.
+
+  XLA:CPU runs max_pool's gradient (select_and_scatter) ~40x slower than the forward pass, and in
+  this network it is most of the step. This computes the same forward value with a reshape and
+  routes each window's gradient to its first maximum in row-major order, exactly where
+  select_and_scatter sends it (ties included), so parameters and metrics come out identical.
+  Proposed for nets/cnn.py; here only to measure the what-if row.
+  """
+
+  def windows(x):
+    b, h, w, c = x.shape
+    return x[:, :h // 2 * 2, :w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c)
+
+  @jax.custom_vjp
+  def pool(x):
+    return windows(x).max(axis=(2, 4))
+
+  def backward(x, g):
+    b, h, w, c = x.shape
+    flat = windows(x).transpose(0, 1, 3, 5, 2, 4).reshape(b, h // 2, w // 2, c, 4)
+    routed = jax.nn.one_hot(jnp.argmax(flat, axis=-1), 4, dtype=g.dtype) * g[..., None]
+    dx = routed.reshape(b, h // 2, w // 2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3)
+    dx = dx.reshape(b, h // 2 * 2, w // 2 * 2, c)
+    return (jnp.pad(dx, ((0, 0), (0, h - dx.shape[1]), (0, w - dx.shape[2]), (0, 0))),)
+
+  pool.defvjp(lambda x: (pool(x), x), backward)
+
+  def max_pool(x, window_shape, strides=None, padding='VALID'):
+    assert tuple(window_shape) == (2, 2) and tuple(strides) == (2, 2) and padding == 'VALID'
+    return pool(x)
+
+  return max_pool
+
+
+@contextlib.contextmanager
+def proposed_pooling(enabled: bool):
+  """Swaps flax.linen.max_pool (which nets.cnn calls) for first_max_pool_2x2 while the step is traced."""
+  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  original = nn.max_pool
+  if enabled:
+    nn.max_pool = first_max_pool_2x2(jax, jnp)
+  try:
+    yield
+  finally:
+    nn.max_pool = original
+
+def build_trainer(config, task):
+  """(parallel, model, tx, init key) exactly as train.loop.train_and_evaluate builds them."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from train import optim, steps  # pylint: disable=import-outside-toplevel
+  model = task.make_model(axis_name=None)
+  tx = optim.make_optimizer(config, config.num_steps)
+  init_key, step_key = jax.random.split(jax.random.key(config.seed))
+  parallel = steps.DataParallel('jit', steps.make_train_step(task, model, tx, step_key),
+                                steps.make_eval_step(task, model))
+  return parallel, model, tx, init_key
+
+
+def init_state(parallel, task, model, tx, init_key, host_batch):
+  """The loop's initial state: create_state jitted onto the replicated sharding."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from train import steps  # pylint: disable=import-outside-toplevel
+  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated)
+  return parallel.put_state(init(init_key, host_batch))
+
+
+def random_mnist_batch(batch: int, seed: int = 0) -> dict:
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  images = (rng.random((batch,) + MNIST_SHAPE, np.float32) - 0.1307) / 0.3081
+  return {'image': images, 'label': rng.integers(0, MNIST_CLASSES, batch).astype(np.int32)}
+
+
+def mnist_task(config):
+  """ClassificationTask's model, init and loss for MNIST-shaped data, without its data source.
+
+  ClassificationTask.__init__ opens the TFDS source (MNIST, not available offline) only to learn
+  num_classes and to serve train_batches; the benchmark feeds its own batch. So a subclass sets
+  num_classes itself and inherits make_model, init_variables and loss unchanged: the compiled step
+  is the trainer's own.
+  """
+  from train.tasks import base, classification  # pylint: disable=import-outside-toplevel
+
+  class MnistShapedClassification(classification.ClassificationTask):
+
+    def __init__(self, config):  # pylint: disable=super-init-not-called
+      base.Task.__init__(self, config)
+      self.num_classes = MNIST_CLASSES
+
+  return MnistShapedClassification(config)
+
+
+def our_stepper(args, config, proposed: bool) -> dict:
+  """Our jitted, donating step on one device-resident batch; its first step is timed here."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from nets import cnn  # pylint: disable=import-outside-toplevel
+  task = mnist_task(config)
+  with proposed_pooling(proposed):  # active while the step is traced (its first call)
+    parallel, model, tx, init_key = build_trainer(config, task)
+    assert isinstance(model, cnn.ConvNet), model
+    host_batch = random_mnist_batch(args.batch)
+    state = init_state(parallel, task, model, tx, init_key, host_batch)
+    params = sum(x.size for x in jax.tree.leaves(state.params))
+    device_batch = parallel.put_batch(host_batch)
+    holder = [state]
+
+    def run_steps(n):
+      metrics = None
+      for _ in range(n):
+        holder[0], metrics = parallel.train_step(holder[0], device_batch)  # the old state is donated
+      jax.block_until_ready((holder[0], metrics))
+
+    first_s = first_step_seconds(run_steps)
+  return {'run_steps': run_steps, 'first_step_s': first_s, 'params': params}
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. PyTorch.
+
+
+def torch_convnet(torch, model_config, in_channels: int, image_side: int, num_classes: int):
+  """nets.cnn.ConvNet's architecture for model_config (norm 'batch', no global pool) in PyTorch."""
+  nn = torch.nn
+  layers, channels, side = [], in_channels, image_side
+  for features in model_config.stage_features:
+    for _ in range(model_config.convs_per_stage):
+      # Flax BatchNorm(momentum=0.9, epsilon=1e-5) keeps 0.9 of the old running stats: torch's 0.1.
+      layers += [nn.Conv2d(channels, features, 3, padding='same', bias=False),
+                 nn.BatchNorm2d(features, eps=1e-5, momentum=0.1), nn.ReLU()]
+      channels = features
+    layers.append(nn.MaxPool2d(2))
+    side //= 2
+  layers.append(nn.Flatten())
+  width = channels * side * side
+  for hidden in model_config.head:
+    layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(model_config.dropout_rate)]
+    width = hidden
+  layers.append(nn.Linear(width, num_classes))
+  return nn.Sequential(*layers)
+
+
+def torch_optimizer(torch, model, config):
+  """train.optim.make_optimizer's AdamW: decay on kernels only, warmup-cosine (clipping is in the step)."""
+  opt = config.optimizer
+  decay = [p for p in model.parameters() if p.ndim > 1]
+  no_decay = [p for p in model.parameters() if p.ndim <= 1]
+  optimizer = torch.optim.AdamW([{'params': decay, 'weight_decay': opt.weight_decay},
+                                 {'params': no_decay, 'weight_decay': 0.0}],
+                                lr=opt.learning_rate, betas=(opt.b1, opt.b2), eps=1e-8)
+  total = max(config.num_steps, opt.warmup_steps + 1)
+
+  def factor(step):  # optax.warmup_cosine_decay_schedule(0, lr, warmup, total) / lr
+    if step < opt.warmup_steps:
+      return step / opt.warmup_steps
+    progress = min(1.0, (step - opt.warmup_steps) / (total - opt.warmup_steps))
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+  return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def torch_stepper(torch, args, config, threads: int, channels_last: bool):
+  """A full PyTorch training step (forward, backward, clipping, AdamW, schedule) on one batch."""
+  memory_format = torch.channels_last if channels_last else torch.contiguous_format
+  torch.manual_seed(0)
+  model = torch_convnet(torch, config.model, MNIST_SHAPE[2], MNIST_SHAPE[0], MNIST_CLASSES)
+  model = model.to(memory_format=memory_format).train()
+  optimizer, scheduler = torch_optimizer(torch, model, config)
+  batch = random_mnist_batch(args.batch)
+  images = torch.from_numpy(batch['image']).permute(0, 3, 1, 2).contiguous(memory_format=memory_format)
+  labels = torch.from_numpy(batch['label']).long()
+
+  def run_steps(n):
+    torch.set_num_threads(threads)  # the steppers take turns, so each sets its own
+    for _ in range(n):
+      optimizer.zero_grad(set_to_none=True)
+      logits = model(images)
+      loss = torch.nn.functional.cross_entropy(logits, labels)
+      loss.backward()
+      torch.nn.utils.clip_grad_norm_(model.parameters(), config.optimizer.grad_clip_norm)
+      optimizer.step()
+      scheduler.step()
+      (logits.argmax(-1) == labels).float().mean()  # the accuracy our step also reports
+    loss.item()  # PyTorch on the CPU is synchronous; this is for symmetry
+
+  return run_steps
+
+
+def throughput(args) -> dict:
+  """Sections 1 and 2: steppers built, first steps timed, then all timed in interleaved repeats."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from configs import mnist_cnn  # pylint: disable=import-outside-toplevel
+  config = mnist_cnn.get_config()
+  config.batch_size = args.batch
+  ours = our_stepper(args, config, proposed=False)
+  steppers = {'ours': ours['run_steps']}
+  result = {'config': config, 'params': ours['params'], 'first_step_s': {'ours': ours['first_step_s']},
+            'rss_after_ours_mib': peak_rss_mib(), 'device_memory': device_memory(jax), 'torch': None}
+  if not args.skip_proposed:
+    proposed = our_stepper(args, config, proposed=True)
+    steppers['ours + proposed pool gradient'] = proposed['run_steps']
+    result['first_step_s']['ours + proposed pool gradient'] = proposed['first_step_s']
+  if not args.skip_torch:
+    try:
+      import torch  # pylint: disable=import-outside-toplevel
+    except ImportError as e:
+      result['torch'] = f'skipped: torch does not import ({e})'
+    else:
+      result['torch'] = torch.__version__
+      for threads in (int(t) for t in args.torch_threads.split(',')):
+        for channels_last in (False, True):
+          name = f'PyTorch {threads} thread(s), {"channels_last" if channels_last else "NCHW"}'
+          steppers[name] = torch_stepper(torch, args, config, threads, channels_last)
+          result['first_step_s'][name] = first_step_seconds(steppers[name])
+  result['seconds'] = interleaved_seconds_per_step(steppers, args)
+  result['rss_end_mib'] = peak_rss_mib()
+  return result
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Input pipeline.
+
+
+def pipeline_overhead(args) -> dict:
+  import jax  # pylint: disable=import-outside-toplevel
+  from configs import shapes_cnn  # pylint: disable=import-outside-toplevel
+  from train import loop  # pylint: disable=import-outside-toplevel
+  from train.tasks import classification  # pylint: disable=import-outside-toplevel
+
+  config = shapes_cnn.get_config()
+  config.data.data_dir = args.data_dir
+  start = time.perf_counter()
+  task = classification.ClassificationTask(config)  # builds 'shapes' into data_dir if absent
+  task_s = time.perf_counter() - start
+  parallel, model, tx, init_key = build_trainer(config, task)
+  batches = task.train_batches(0, 0, 1)
+  first_batch = next(batches)
+  state = init_state(parallel, task, model, tx, init_key, first_batch)
+  resident = parallel.put_batch(first_batch)
+  holder = [state]
+
+  def fed(n):
+    """The loop's feeding: next host batch, put_batch, at most MAX_STEPS_IN_FLIGHT queued steps."""
+    pending = []
+    for _ in range(n):
+      holder[0], metrics = parallel.train_step(holder[0], parallel.put_batch(next(batches)))
+      pending.append(metrics)
+      if len(pending) > loop.MAX_STEPS_IN_FLIGHT:
+        jax.block_until_ready(pending[-loop.MAX_STEPS_IN_FLIGHT])
+    jax.block_until_ready(holder[0])
+
+  def resident_only(n):
+    pending = []
+    for _ in range(n):
+      holder[0], metrics = parallel.train_step(holder[0], resident)
+      pending.append(metrics)
+      if len(pending) > loop.MAX_STEPS_IN_FLIGHT:
+        jax.block_until_ready(pending[-loop.MAX_STEPS_IN_FLIGHT])
+    jax.block_until_ready(holder[0])
+
+  resident_only(1)  # compile
+  fed(args.warmup + 1)  # fills tf.data's cache, shuffle buffer and prefetch
+  # Interleave the two so that load changes on the shared machine hit both alike.
+  fed_times, resident_times = [], []
+  for _ in range(args.repeats):
+    for run_steps, times in ((fed, fed_times), (resident_only, resident_times)):
+      start = time.perf_counter()
+      run_steps(args.steps)
+      times.append((time.perf_counter() - start) / args.steps)
+  fed_s, resident_s = statistics.median(fed_times), statistics.median(resident_times)
+  return {'batch': config.batch_size, 'stages': tuple(config.model.stage_features),
+          'fed_steps_per_s': 1 / fed_s, 'resident_steps_per_s': 1 / resident_s,
+          'overhead_pct': 100 * (fed_s / resident_s - 1), 'task_s': task_s}
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Start-up.
+
+
+def run_trainer_once(args, env: dict) -> dict:
+  """Launch `python -m train` for one step; the time to its 'first step done' line, two ways."""
+  with tempfile.TemporaryDirectory(prefix='cnn_bench_run_') as workdir:
+    command = [sys.executable, '-m', 'train', '--config', 'configs/shapes_cnn.py', '--workdir', workdir,
+               f'--config.data.data_dir={args.data_dir}', '--config.num_steps=1']
+    launched = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=dict(os.environ, **env))
+    trainer_s = wall_s = None
+    output = []
+    for line in process.stdout:
+      output.append(line)
+      found = re.search(r'first step done ([\d.]+)s after start', line)
+      if found:
+        wall_s = time.perf_counter() - launched
+        trainer_s = float(found.group(1))
+    process.wait()
+    total_s = time.perf_counter() - launched
+  if trainer_s is None:
+    raise RuntimeError(f'no "first step done" line (exit {process.returncode}):\n' + ''.join(output[-20:]))
+  return {'command': 'python ' + ' '.join(command[1:]).replace(workdir, '<tmp>'), 'trainer_s': trainer_s,
+          'wall_s': wall_s, 'total_s': total_s}
+
+
+def startup(args) -> dict:
+  """The trainer as it is, then twice with JAX's persistent compilation cache (empty, then filled)."""
+  runs = {'as is': run_trainer_once(args, {})}
+  with tempfile.TemporaryDirectory(prefix='cnn_bench_jax_cache_') as cache:
+    env = {'JAX_COMPILATION_CACHE_DIR': cache, 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
+           'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '0'}
+    runs['compilation cache, empty'] = run_trainer_once(args, env)
+    runs['compilation cache, filled'] = run_trainer_once(args, env)
+  return runs
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main():
+  args = parse_args()
+  if args.xla_flags:
+    os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {args.xla_flags}".strip()
+  import jax  # pylint: disable=import-outside-toplevel  (after XLA_FLAGS is set)
+  load_before = os.getloadavg()
+  speed = None if args.skip_throughput else throughput(args)
+  pipeline = None if args.skip_pipeline else pipeline_overhead(args)
+  starts = None if args.skip_startup else startup(args)
+  load_after = os.getloadavg()
+
+  print(f'\n{platform.machine()}, {os.cpu_count()} cores (shared); load average (1, 5, 15 min) '
+        f'{", ".join(f"{x:.1f}" for x in load_before)} at start, {", ".join(f"{x:.1f}" for x in load_after)} '
+        f"at end; JAX {jax.__version__} ({jax.devices()[0].platform}); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  print(f'{args.steps} timed steps x {args.repeats} interleaved repeats (median) after {args.warmup} warm-up steps\n')
+  rows = []
+  if speed:
+    m = speed['config'].model
+    print(f'MNIST ConvNet (configs/mnist_cnn.py): stages {tuple(m.stage_features)} x{m.convs_per_stage} conv, '
+          f'head {tuple(m.head)}, BatchNorm, dropout {m.dropout_rate}, {speed["params"]:,} parameters; '
+          f'batch {args.batch} x {MNIST_SHAPE}, AdamW + clipping')
+    images = {name: args.batch / seconds for name, seconds in speed['seconds'].items()}
+    for name, seconds in speed['seconds'].items():
+      rows.append((f'{name}: images/s', f'{images[name]:,.0f}  ({1e3 * seconds:.1f} ms/step; first step '
+                                          f'{speed["first_step_s"][name]:.2f} s)'))
+    rows.append(('ours: peak RSS of the process after ours (incl. TF import)', f'{speed["rss_after_ours_mib"]:.0f} MiB'))
+    rows.append(('ours: JAX device memory', speed['device_memory']))
+    rows.append(('peak RSS at the end of sections 1-2 (all steppers)', f'{speed["rss_end_mib"]:.0f} MiB'))
+    if isinstance(speed['torch'], str) and speed['torch'].startswith('skipped'):
+      rows.append(('PyTorch', speed['torch']))
+    elif speed['torch'] is None:
+      rows.append(('PyTorch', 'skipped (--skip-torch)'))
+    else:
+      torch_rows = {name: v for name, v in images.items() if name.startswith('PyTorch')}
+      headline = f'PyTorch {args.torch_threads.split(",")[0]} thread(s)'
+      best_headline = max((n for n in torch_rows if n.startswith(headline + ',')), key=torch_rows.get)
+      best_any = max(torch_rows, key=torch_rows.get)
+      for ours_name in (n for n in images if n.startswith('ours')):
+        rows.append((f'{ours_name} / {best_headline}', f'{images[ours_name] / torch_rows[best_headline]:.2f}x'))
+        if best_any != best_headline:
+          rows.append((f'{ours_name} / {best_any} (fastest PyTorch)', f'{images[ours_name] / torch_rows[best_any]:.2f}x'))
+  if pipeline:
+    what = f'shapes_cnn {pipeline["stages"]}, batch {pipeline["batch"]}'
+    rows += [(f'{what}: steps/s, tf.data pipeline + put_batch', f'{pipeline["fed_steps_per_s"]:.1f}'),
+             (f'{what}: steps/s, one resident batch', f'{pipeline["resident_steps_per_s"]:.1f}'),
+             ('input-pipeline overhead', f'{pipeline["overhead_pct"]:+.1f}%  (target <= 5%)')]
+  if starts:
+    for name, run in starts.items():
+      rows += [(f'start-up ({name}): trainer\'s "first step done X s after start"', f'{run["trainer_s"]:.1f} s'),
+               (f'start-up ({name}): process launch -> that line', f'{run["wall_s"]:.1f} s  '
+                                                                   f'(whole 1-step run {run["total_s"]:.1f} s)')]
+  width = max(len(name) for name, _ in rows)
+  print(f'| {"measurement":<{width}} | value')
+  print(f'|{"-" * (width + 2)}|------')
+  for name, value in rows:
+    print(f'| {name:<{width}} | {value}')
+  if starts:
+    print(f'\nstart-up command: {starts["as is"]["command"]}')
+
+
+if __name__ == '__main__':
+  main()
