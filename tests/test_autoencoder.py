@@ -8,10 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from configs import autoencoder as autoencoder_configs
 from nets import autoencoder
-from train import loop
+from train import loop, visualize
 from train.tasks.autoencoder import ReconstructionTask
 
 IMAGES = jnp.linspace(0.0, 1.0, 2 * 32 * 32 * 3).reshape((2, 32, 32, 3))
@@ -31,6 +32,14 @@ def tiny_config(data_dir, variant='plain', num_steps=3):
   config.eval_every = config.checkpoint_every = num_steps
   config.optimizer.warmup_steps = 1
   return config
+
+
+def assert_png(path, size=None):
+  """A readable PNG of `size` (width, height) pixels that is not one flat colour."""
+  image = np.asarray(Image.open(path).convert('RGB'))
+  if size is not None:
+    assert (image.shape[1], image.shape[0]) == size, path
+  assert image.std() > 1.0, f'{path} is blank'
 
 
 @pytest.mark.parametrize('convs_per_stage', [1, 2])
@@ -146,3 +155,6 @@ def test_shapes_autoencoder_learns_to_reconstruct_held_out_images(shapes_data_di
   with open(os.path.join(tmp_path, 'metrics.jsonl'), encoding='utf-8') as f:
     records = [json.loads(line) for line in f]
   assert records[-1]['split'] == 'eval' and records[-1]['psnr'] == pytest.approx(final['psnr'])
+  figures = visualize.visualize(str(tmp_path), str(tmp_path / 'figures'))
+  assert figures == ['reconstructions.png', 'curves.png']
+  assert_png(tmp_path / 'figures' / 'reconstructions.png', visualize.grid_pixels(2, 8))  # inputs over outputs

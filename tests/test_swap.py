@@ -6,8 +6,7 @@ import tensorflow_datasets as tfds
 
 from configs import shapes_swap
 from data.shapes import render
-from tests.test_autoencoder import tiny_config
-from tests.test_visualize import assert_png
+from tests.test_autoencoder import assert_png, tiny_config
 from train import deepfake, loop, visualize
 
 

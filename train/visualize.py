@@ -157,9 +157,12 @@ def classification_figures(config, task, model, variables, out: str, index: int)
   stages = {name: values[0] for name, values in state['intermediates'].items()}
   save_grid(feature_map_tiles(shown, stages), os.path.join(out, 'feature_maps.png'))
   predicted, heat = saliency(model, variables, jnp.asarray(image))
+  info = getattr(task.source, 'info', None)  # class names where the dataset has them
+  names = getattr(info.features[config.data.label_key], 'names', None) if info else None
+  predicted = names[int(predicted)] if names else int(predicted)
   heat = rescale(np.asarray(heat))
   overlay = 0.5 * shown.mean(-1, keepdims=True) + 0.5 * np.stack([heat, 0 * heat, 0 * heat], -1)
-  save_grid([[(shown, 'input'), (heat, f'saliency, class {int(predicted)}'), (overlay, 'overlay')]],
+  save_grid([[(shown, 'input'), (heat, f'saliency: {predicted}'), (overlay, 'overlay')]],
             os.path.join(out, 'saliency.png'), cmap='inferno')
   return ['filters.png', 'feature_maps.png', 'saliency.png']
 
