@@ -1,37 +1,43 @@
 """Training throughput of the MNIST ConvNet: the project's real train step beside PyTorch, on one CPU machine.
 
-  python bench/cnn_throughput.py                              # everything, the issue's sizes
-  python bench/cnn_throughput.py --steps 30 --skip-torch      # only our step, pipeline and start-up
-  python bench/cnn_throughput.py --xla-flags=--xla_cpu_multi_thread_eigen=false --skip-pipeline
+  python bench/cnn_throughput.py                                  # everything (~2.5 min on 2 cores)
+  python bench/cnn_throughput.py --skip-pipeline --skip-startup   # sections 1-2 only
+  python bench/cnn_throughput.py --skip-throughput                # sections 3-4 only
+  python bench/cnn_throughput.py --skip-torch --xla-flags=--xla_cpu_use_xnnpack=true
 
-Four measurements, printed as one table:
   1. Our train step, built exactly as train/loop.py builds it: configs/mnist_cnn.py, the ConvNet
-     of nets/cnn.py from config.model (num_classes 10), train.optim.make_optimizer,
-     train.steps.create_state / make_train_step and DataParallel('jit'), i.e. the jitted step that
-     donates the state. Fed one device-resident random batch of shape [batch, 28, 28, 1].
-     Reported: images/s after `--warmup` steps (the median of `--repeats` timings of `--steps`
-     steps), the first step's time (tracing + XLA compilation + one run), the process's peak RSS
-     (resource.getrusage) and JAX's device memory statistics where the backend has them.
-  2. The same network in PyTorch on the CPU (skipped if torch does not import or --skip-torch):
+     of nets/cnn.py from config.model (num_classes 10; it pools with nets.cnn.max_pool_2x2),
+     train.optim.make_optimizer, train.steps.create_state / make_train_step and
+     DataParallel('jit'): the jitted step that donates the state. Fed one device-resident random
+     batch of [batch, 28, 28, 1]. Reported: images/s after --warmup steps, the first step's time
+     (trace + XLA compile + one run), the process's peak RSS (resource.getrusage; it includes
+     TensorFlow, which train.tasks imports) and JAX's device memory statistics (the CPU backend
+     has none: live JAX array bytes instead).
+  2. The same network in PyTorch (skipped if torch does not import, or --skip-torch):
      conv3x3 'same' (no bias) -> BatchNorm -> ReLU -> 2x2 max-pool per stage, flatten ->
      Linear(head) -> ReLU -> dropout -> Linear(10); AdamW with the config's hyperparameters,
-     weight decay on kernels only, global-norm clipping and the warmup-cosine schedule, on all
-     cores. Measured in both NCHW and channels_last; the faster one is compared against.
+     weight decay on kernels only, global-norm clipping and the warmup-cosine schedule. Measured
+     for each --torch-threads value (default: all cores, then 1) in NCHW and channels_last; ours
+     is compared with the faster layout at each thread count.
+     All rows of sections 1-2 are timed in interleaved repeats (median of --repeats timings of
+     --steps steps), so load changes on a shared machine hit every row alike.
   3. Input-pipeline overhead, on the project's own 'shapes' dataset (MNIST is not available
-     offline) with configs/shapes_cnn.py's model and batch: `--steps` steps fed by the real
-     ClassificationTask.train_batches (tf.data) + DataParallel.put_batch, as the loop does, vs the
-     same steps re-feeding one device-resident batch.
+     offline) with configs/shapes_cnn.py's model and batch: --steps steps fed by the real
+     ClassificationTask.train_batches (tf.data) + DataParallel.put_batch as the loop feeds them,
+     vs the same steps cycling through 16 device-resident batches; plus the host's cost per batch
+     with no training beside it.
   4. Start-up: `python -m train --config configs/shapes_cnn.py --config.num_steps=1` as a
-     subprocess; the trainer's own "first step done X s after start" (measured from the start of
-     train_and_evaluate, so without the Python imports) and the wall time from launching the
-     process to that line.
+     subprocess, twice, with JAX_COMPILATION_CACHE_DIR pointing at a fresh temporary folder: the
+     first run finds the trainer's persistent compilation cache empty (cold), the second finds
+     what the first stored (warm). Each: the trainer's own "first step done X s after start"
+     (timed from the start of train_and_evaluate, so without the imports) and the wall time from
+     launch to that line.
 
 Issue targets: ours >= 1.0x PyTorch's images/s (aim 1.3x), pipeline overhead <= 5%, first step
 within 5 s of start on a built dataset. Results and what was tried: bench/README_cnn.md.
 """
 
 import argparse
-import contextlib
 import math
 import os
 import platform
@@ -50,7 +56,6 @@ MNIST_SHAPE = (28, 28, 1)
 MNIST_CLASSES = 10
 
 
-
 def parse_args():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
   parser.add_argument('--steps', type=int, default=20, help='timed steps per repeat')
@@ -59,7 +64,6 @@ def parse_args():
   parser.add_argument('--batch', type=int, default=128, help='MNIST batch size (sections 1 and 2)')
   parser.add_argument('--torch-threads', default=f'{os.cpu_count()},1',
                       help='comma-separated torch.set_num_threads values to measure (first: the headline)')
-  parser.add_argument('--skip-proposed', action='store_true', help='no row for the proposed max-pool gradient')
   parser.add_argument('--skip-torch', action='store_true', help='no PyTorch comparison')
   parser.add_argument('--skip-pipeline', action='store_true', help='no input-pipeline comparison')
   parser.add_argument('--skip-startup', action='store_true', help='no start-up subprocesses')
@@ -105,57 +109,8 @@ def first_step_seconds(run_steps) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# 1. Our train step, and the same step with the max-pool gradient the README proposes.
+# 1. Our train step.
 
-
-def first_max_pool_2x2(jax, jnp):
-  """nn.max_pool(x, (2, 2), strides=(2, 2)) with a cheaper but bit-identical gradient.
-
-  XLA:CPU runs max_pool's gradient (select_and_scatter) ~40x slower than the forward pass, and in
-  this network it is most of the step. This computes the same forward value with a reshape and
-  routes each window's gradient to its first maximum in row-major order, exactly where
-  select_and_scatter sends it (ties included), so parameters and metrics come out identical.
-  Proposed for nets/cnn.py; here only to measure the what-if row.
-  """
-
-  def windows(x):
-    b, h, w, c = x.shape
-    return x[:, :h // 2 * 2, :w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c)
-
-  @jax.custom_vjp
-  def pool(x):
-    return windows(x).max(axis=(2, 4))
-
-  def backward(x, g):
-    b, h, w, c = x.shape
-    flat = windows(x).transpose(0, 1, 3, 5, 2, 4).reshape(b, h // 2, w // 2, c, 4)
-    routed = jax.nn.one_hot(jnp.argmax(flat, axis=-1), 4, dtype=g.dtype) * g[..., None]
-    dx = routed.reshape(b, h // 2, w // 2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3)
-    dx = dx.reshape(b, h // 2 * 2, w // 2 * 2, c)
-    return (jnp.pad(dx, ((0, 0), (0, h - dx.shape[1]), (0, w - dx.shape[2]), (0, 0))),)
-
-  pool.defvjp(lambda x: (pool(x), x), backward)
-
-  def max_pool(x, window_shape, strides=None, padding='VALID'):
-    assert tuple(window_shape) == (2, 2) and tuple(strides) == (2, 2) and padding == 'VALID'
-    return pool(x)
-
-  return max_pool
-
-
-@contextlib.contextmanager
-def proposed_pooling(enabled: bool):
-  """Swaps flax.linen.max_pool (which nets.cnn calls) for first_max_pool_2x2 while the step is traced."""
-  import flax.linen as nn  # pylint: disable=import-outside-toplevel
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  original = nn.max_pool
-  if enabled:
-    nn.max_pool = first_max_pool_2x2(jax, jnp)
-  try:
-    yield
-  finally:
-    nn.max_pool = original
 
 def build_trainer(config, task):
   """(parallel, model, tx, init key) exactly as train.loop.train_and_evaluate builds them."""
@@ -203,28 +158,26 @@ def mnist_task(config):
   return MnistShapedClassification(config)
 
 
-def our_stepper(args, config, proposed: bool) -> dict:
+def our_stepper(args, config) -> dict:
   """Our jitted, donating step on one device-resident batch; its first step is timed here."""
   import jax  # pylint: disable=import-outside-toplevel
   from nets import cnn  # pylint: disable=import-outside-toplevel
   task = mnist_task(config)
-  with proposed_pooling(proposed):  # active while the step is traced (its first call)
-    parallel, model, tx, init_key = build_trainer(config, task)
-    assert isinstance(model, cnn.ConvNet), model
-    host_batch = random_mnist_batch(args.batch)
-    state = init_state(parallel, task, model, tx, init_key, host_batch)
-    params = sum(x.size for x in jax.tree.leaves(state.params))
-    device_batch = parallel.put_batch(host_batch)
-    holder = [state]
+  parallel, model, tx, init_key = build_trainer(config, task)
+  assert isinstance(model, cnn.ConvNet), model
+  host_batch = random_mnist_batch(args.batch)
+  state = init_state(parallel, task, model, tx, init_key, host_batch)
+  params = sum(x.size for x in jax.tree.leaves(state.params))
+  device_batch = parallel.put_batch(host_batch)
+  holder = [state]
 
-    def run_steps(n):
-      metrics = None
-      for _ in range(n):
-        holder[0], metrics = parallel.train_step(holder[0], device_batch)  # the old state is donated
-      jax.block_until_ready((holder[0], metrics))
+  def run_steps(n):
+    metrics = None
+    for _ in range(n):
+      holder[0], metrics = parallel.train_step(holder[0], device_batch)  # the old state is donated
+    jax.block_until_ready((holder[0], metrics))
 
-    first_s = first_step_seconds(run_steps)
-  return {'run_steps': run_steps, 'first_step_s': first_s, 'params': params}
+  return {'run_steps': run_steps, 'first_step_s': first_step_seconds(run_steps), 'params': params}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,14 +257,10 @@ def throughput(args) -> dict:
   from configs import mnist_cnn  # pylint: disable=import-outside-toplevel
   config = mnist_cnn.get_config()
   config.batch_size = args.batch
-  ours = our_stepper(args, config, proposed=False)
+  ours = our_stepper(args, config)
   steppers = {'ours': ours['run_steps']}
   result = {'config': config, 'params': ours['params'], 'first_step_s': {'ours': ours['first_step_s']},
             'rss_after_ours_mib': peak_rss_mib(), 'device_memory': device_memory(jax), 'torch': None}
-  if not args.skip_proposed:
-    proposed = our_stepper(args, config, proposed=True)
-    steppers['ours + proposed pool gradient'] = proposed['run_steps']
-    result['first_step_s']['ours + proposed pool gradient'] = proposed['first_step_s']
   if not args.skip_torch:
     try:
       import torch  # pylint: disable=import-outside-toplevel
@@ -389,7 +338,8 @@ def pipeline_overhead(args) -> dict:
   start = time.perf_counter()
   jax.block_until_ready([parallel.put_batch(next(batches)) for _ in range(args.steps)])
   host_ms = 1e3 * (time.perf_counter() - start) / args.steps
-  return {'host_ms_per_batch': host_ms, 'resident_ms_per_step': 1e3 * resident_s,'batch': config.batch_size, 'stages': tuple(config.model.stage_features),
+  return {'host_ms_per_batch': host_ms, 'resident_ms_per_step': 1e3 * resident_s,
+          'batch': config.batch_size, 'stages': tuple(config.model.stage_features),
           'fed_steps_per_s': 1 / fed_s, 'resident_steps_per_s': 1 / resident_s,
           'fed_best': 1 / min(fed_times), 'resident_best': 1 / min(resident_times), 'pairs': len(fed_times),
           'best_overhead_pct': 100 * (min(fed_times) / min(resident_times) - 1),
@@ -425,14 +375,11 @@ def run_trainer_once(args, env: dict) -> dict:
 
 
 def startup(args) -> dict:
-  """The trainer as it is, then twice with JAX's persistent compilation cache (empty, then filled)."""
-  runs = {'as is': run_trainer_once(args, {})}
+  """The trainer as it is, twice on one fresh persistent-compilation-cache folder: cold, then warm."""
   with tempfile.TemporaryDirectory(prefix='cnn_bench_jax_cache_') as cache:
-    env = {'JAX_COMPILATION_CACHE_DIR': cache, 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
-           'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '0'}
-    runs['compilation cache, empty'] = run_trainer_once(args, env)
-    runs['compilation cache, filled'] = run_trainer_once(args, env)
-  return runs
+    env = {'JAX_COMPILATION_CACHE_DIR': cache}  # the trainer's other cache settings stay its own
+    return {'cold compilation cache': run_trainer_once(args, env),
+            'warm compilation cache': run_trainer_once(args, env)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -472,13 +419,11 @@ def main():
       rows.append(('PyTorch', 'skipped (--skip-torch)'))
     else:
       torch_rows = {name: v for name, v in images.items() if name.startswith('PyTorch')}
-      headline = f'PyTorch {args.torch_threads.split(",")[0]} thread(s)'
-      best_headline = max((n for n in torch_rows if n.startswith(headline + ',')), key=torch_rows.get)
-      best_any = max(torch_rows, key=torch_rows.get)
-      for ours_name in (n for n in images if n.startswith('ours')):
-        rows.append((f'{ours_name} / {best_headline}', f'{images[ours_name] / torch_rows[best_headline]:.2f}x'))
-        if best_any != best_headline:
-          rows.append((f'{ours_name} / {best_any} (fastest PyTorch)', f'{images[ours_name] / torch_rows[best_any]:.2f}x'))
+      for threads in args.torch_threads.split(','):
+        prefix = f'PyTorch {threads} thread(s),'
+        faster = max((n for n in torch_rows if n.startswith(prefix)), key=torch_rows.get)
+        rows.append((f'ours / {faster} (the faster layout)',
+                     f'{images["ours"] / torch_rows[faster]:.2f}x  (target >= 1.0x, aim 1.3x)'))
   if pipeline:
     what = f'shapes_cnn {pipeline["stages"]}, batch {pipeline["batch"]}'
     rows += [(f'{what}: steps/s, tf.data pipeline + put_batch',
@@ -501,7 +446,7 @@ def main():
   for name, value in rows:
     print(f'| {name:<{width}} | {value}')
   if starts:
-    print(f'\nstart-up command: {starts["as is"]["command"]}')
+    print(f'\nstart-up command: JAX_COMPILATION_CACHE_DIR=<fresh tmp> {next(iter(starts.values()))["command"]}')
 
 
 if __name__ == '__main__':

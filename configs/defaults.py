@@ -47,7 +47,7 @@ def image_data(name: str, **overrides) -> ml_collections.ConfigDict:
       'std': (0.25,),
       'num_shards': 0,  # 0 = one per process; fix it to make batches independent of process count
       'cache': True,
-      'shuffle_buffer': 100_000,
+      'shuffle_buffer': 10_000,  # examples; the first batch waits until the buffer is full
   })
   data.update(overrides)
   return data

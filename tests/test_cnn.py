@@ -1,6 +1,7 @@
 """Shapes, dtypes and compiled-vs-eager agreement of the image classifiers in nets/cnn.py."""
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
@@ -61,3 +62,14 @@ class CompiledMatchesEagerTest(chex.TestCase):
     variables = model.init(jax.random.key(1), IMAGES)
     logits = self.variant(lambda v, x: model.apply(v, x))(variables, IMAGES)
     chex.assert_trees_all_close(logits, model.apply(variables, IMAGES), atol=1e-5)
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 8, 3), (1, 7, 9, 2)])
+def test_fast_max_pool_matches_flax_values_and_gradients_including_ties(shape):
+  # Rounded values make many windows hold the same maximum twice: the gradient must pick the same one.
+  x = jnp.round(jax.random.normal(jax.random.key(0), shape) * 2) / 2
+  weights = jax.random.normal(jax.random.key(1), (shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
+  flax_pool = lambda v: nn.max_pool(v, (2, 2), strides=(2, 2))
+  chex.assert_trees_all_equal(cnn.max_pool_2x2(x), flax_pool(x))
+  gradient = lambda pool: jax.grad(lambda v: jnp.sum(pool(v) * weights))(x)
+  chex.assert_trees_all_equal(gradient(cnn.max_pool_2x2), gradient(flax_pool))

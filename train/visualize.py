@@ -122,6 +122,8 @@ def curves(metrics_path: str, path: str) -> None:
           series[name][record['split']].append((record['step'], value))
   if not series:
     raise UserInputError(f'{metrics_path} holds no metrics yet')
+  # Metrics logged once (the final host-side evaluations) make no curve; keep them out if others do.
+  series = {name: splits for name, splits in series.items() if sum(map(len, splits.values())) > 1} or series
   columns = min(len(series), 4)
   rows = -(-len(series) // columns)
   figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.4 * rows), dpi=DPI, squeeze=False)

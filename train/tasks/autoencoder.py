@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import tensorflow as tf
 
-from data import pipeline, sources, subsets
+from data import sources, subsets
 from data.errors import UserInputError
 from nets import autoencoder
 from train import deepfake
@@ -51,7 +51,7 @@ def per_image_mse(images, targets) -> jax.Array:
   return jnp.mean((images - targets) ** 2, axis=(1, 2, 3))
 
 
-class ReconstructionTask(base.Task):
+class ReconstructionTask(base.SourceTask):
   """Train an autoencoder from nets.autoencoder to reproduce its (clean) input."""
 
   def __init__(self, config):
@@ -70,20 +70,6 @@ class ReconstructionTask(base.Task):
 
   def _preprocess(self, example, seed, train):
     return {'image': preprocess_image(example[self.config.data.image_key], seed, train, self.config.data)}
-
-  def train_batches(self, start_step, process_index, process_count):
-    data = self.config.data
-    return pipeline.train_stream(
-        self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
-        seed=self.config.seed, start_step=start_step, process_index=process_index,
-        process_count=process_count, num_shards=data.num_shards, cache=data.cache,
-        shuffle_buffer=data.shuffle_buffer)
-
-  def eval_batches(self, process_index, process_count):
-    return pipeline.eval_stream(
-        self.source, self.config.data.eval_split, self._preprocess,
-        global_batch=self.config.eval_batch_size, process_index=process_index,
-        process_count=process_count)
 
   def _model_kwargs(self, axis_name):
     model = dict(self.config.model)

@@ -13,6 +13,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from data import pipeline
+
 Batch = dict[str, np.ndarray]
 Variables = dict[str, Any]
 
@@ -67,3 +69,28 @@ class Task(abc.ABC):
   def export(self, variables: Variables, workdir: str) -> None:
     """Write artefacts at the end of training (e.g. embeddings); nothing by default."""
     del variables, workdir
+
+
+class SourceTask(Task, abc.ABC):
+  """A task that reads one `data.sources` source through the seeded streams of data/pipeline.py.
+
+  Subclasses set `self.source` and define `_preprocess(example, seed, train) -> example`.
+  """
+
+  @abc.abstractmethod
+  def _preprocess(self, example, seed, train: bool) -> dict:
+    """One raw example -> the model's input fields (tf ops; `seed` for stateless augmentation)."""
+
+  def train_batches(self, start_step, process_index, process_count):
+    data = self.config.data
+    return pipeline.train_stream(
+        self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
+        seed=self.config.seed, start_step=start_step, process_index=process_index,
+        process_count=process_count, num_shards=data.num_shards, cache=data.cache,
+        shuffle_buffer=data.shuffle_buffer)
+
+  def eval_batches(self, process_index, process_count):
+    return pipeline.eval_stream(
+        self.source, self.config.data.eval_split, self._preprocess,
+        global_batch=self.config.eval_batch_size, process_index=process_index,
+        process_count=process_count)

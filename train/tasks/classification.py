@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import optax
 import tensorflow as tf
 
-from data import pipeline, sources, subsets
+from data import sources, subsets
 from data.errors import UserInputError
 from nets import cnn
 from train.tasks import base
@@ -36,7 +36,7 @@ def preprocess_image(image: tf.Tensor, seed: tf.Tensor, train: bool, data_config
   return (image - tf.constant(data_config.mean)) / tf.constant(data_config.std)
 
 
-class ClassificationTask(base.Task):
+class ClassificationTask(base.SourceTask):
   """Predict `data.label_key` from `data.image_key` with a model from nets.cnn.MODELS."""
 
   def __init__(self, config):
@@ -49,20 +49,6 @@ class ClassificationTask(base.Task):
     data = self.config.data
     return {'image': preprocess_image(example[data.image_key], seed, train, data),
             'label': tf.cast(example[data.label_key], tf.int32)}
-
-  def train_batches(self, start_step, process_index, process_count):
-    data = self.config.data
-    return pipeline.train_stream(
-        self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
-        seed=self.config.seed, start_step=start_step, process_index=process_index,
-        process_count=process_count, num_shards=data.num_shards, cache=data.cache,
-        shuffle_buffer=data.shuffle_buffer)
-
-  def eval_batches(self, process_index, process_count):
-    return pipeline.eval_stream(
-        self.source, self.config.data.eval_split, self._preprocess,
-        global_batch=self.config.eval_batch_size, process_index=process_index,
-        process_count=process_count)
 
   def make_model(self, axis_name=None):
     model = dict(self.config.model)
