@@ -1,6 +1,6 @@
 """Training throughput of the MNIST ConvNet: the project's real train step beside PyTorch, on one CPU machine.
 
-  python bench/cnn_throughput.py                                  # everything (~2.5 min on 2 cores)
+  python bench/cnn_throughput.py                                  # everything (~1.5-2.5 min on 2 loaded cores)
   python bench/cnn_throughput.py --skip-pipeline --skip-startup   # sections 1-2 only
   python bench/cnn_throughput.py --skip-throughput                # sections 3-4 only
   python bench/cnn_throughput.py --skip-torch --xla-flags=--xla_cpu_use_xnnpack=true
@@ -428,7 +428,7 @@ def main():
     what = f'shapes_cnn {pipeline["stages"]}, batch {pipeline["batch"]}'
     rows += [(f'{what}: steps/s, tf.data pipeline + put_batch',
               f'{pipeline["fed_steps_per_s"]:.1f}  (best of {pipeline["pairs"]}: {pipeline["fed_best"]:.1f})'),
-             (f'{what}: steps/s, one resident batch',
+             (f'{what}: steps/s, 16 resident batches cycled',
               f'{pipeline["resident_steps_per_s"]:.1f}  (best of {pipeline["pairs"]}: {pipeline["resident_best"]:.1f})'),
              ('host time per batch alone (next + put_batch, no training)',
               f'{pipeline["host_ms_per_batch"]:.1f} ms = {100 * pipeline["host_ms_per_batch"] / pipeline["resident_ms_per_step"]:.1f}% '

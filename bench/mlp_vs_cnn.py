@@ -123,7 +123,8 @@ def markdown(rows, accuracies, command: str) -> str:
   lines = [f'# MLP vs CNN on images\n\n{datetime.date.today()}, {platform.processor() or platform.machine()}, '
            f'{jax.devices()[0].platform}, `{command}`\n',
            '## Parameters vs image side (RGB input)\n',
-           '| side | MLP first layer | MLP total | conv layers | CNN (global pool) total |', '|---|---|---|---|---|']
+           '| side | MLP first layer | MLP total | conv layers | CNN (global pool) total |',
+           '|---|---|---|---|---|']
   lines += [f"| {r['side']} | {r['mlp_first_layer']:,} | {r['mlp_total']:,} | {r['conv_layers']:,} | "
             f"{r['cnn_global_pool_total']:,} |" for r in rows]
   lines.append('\n![parameters](params.png)\n')

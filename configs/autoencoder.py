@@ -39,15 +39,19 @@ def get_config(arg: str = 'shapes') -> ml_collections.ConfigDict:
   # Images stay in [0, 1]: the decoder ends in a sigmoid. `keep` restricts training to a subset.
   config.data = defaults.image_data(tfds_name, mean=(0.0,), std=(1.0,),
                                     keep=ml_collections.ConfigDict({'label': ()}))
+  # No normalisation: LayerNorm over each pixel's channels erases its intensity (measured: stuck
+  # at the mean image, 9.5 dB on shapes), and these shallow models train well without.
   config.model = ml_collections.ConfigDict({
       'name': 'autoencoder', 'latent_dim': latent_dim, 'stage_features': stage_features,
       'convs_per_stage': convs_per_stage, 'norm': 'none', 'variational': variant == 'vae',
   })
   # Denoising: std of the Gaussian noise added to inputs in [0, 1] (0 = a plain autoencoder).
   config.noise_std = 0.2 if variant == 'denoising' else 0.0
-  # VAE: std of the Gaussian decoder p(x|z). Smaller weighs reconstruction more against the KL:
-  # 0.1 keeps shapes sharp while the prior still gives recognisable samples.
-  config.decoder_std = 0.1
+  # VAE: std of the Gaussian decoder p(x|z); smaller weighs reconstruction more against the KL.
+  # Measured on shapes (3000 steps): 0.1 gives 23.0 dB, KL 91 nats and prior samples of formless
+  # colour; 0.3 gives 22.3 dB, KL 42, still formless; 0.6 gives 20.0 dB, KL 17, and samples that
+  # look like the data: one blurry coloured object on a plain background.
+  config.decoder_std = 0.6
   config.batch_size = batch_size
   config.optimizer.learning_rate = 3e-3
   config.optimizer.weight_decay = 0.0

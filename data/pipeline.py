@@ -37,7 +37,7 @@ def process_shards(num_shards: int, process_index: int, process_count: int) -> r
 def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: int, seed: int,
                  start_step: int = 0, process_index: int = 0, process_count: int = 1,
                  num_shards: int = 0, cache: bool = True,
-                 shuffle_buffer: int = 100_000) -> Iterator[dict[str, np.ndarray]]:
+                 shuffle_buffer: int = 10_000) -> Iterator[dict[str, np.ndarray]]:
   """This process's rows of global training batches start_step, start_step + 1, ... (forever)."""
   num_shards = num_shards or process_count
   if global_batch % num_shards:
@@ -60,7 +60,7 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
 
     ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     streams.append(ds.batch(shard_batch, drop_remainder=True))
-  ds = tf.data.Dataset.zip(tuple(streams)).map(_concat_batches)
+  ds = tf.data.Dataset.zip(tuple(streams)).map(_concat_batches) if len(streams) > 1 else streams[0]
   return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
 
 

@@ -5,6 +5,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from configs import shapes_swap
+from data import sources, subsets
+from data.errors import UserInputError
 from data.shapes import render
 from tests.test_autoencoder import assert_png, tiny_config
 from train import deepfake, loop, visualize
@@ -14,7 +16,8 @@ from train import deepfake, loop, visualize
 def circles(shapes_data_dir):
   """Test-split circles of the shapes fixture as numpy columns, images in [0, 1]."""
   import data.shapes  # pylint: disable=import-outside-toplevel,unused-import  # registers the builder
-  examples = tfds.as_numpy(tfds.builder('shapes', data_dir=shapes_data_dir).as_dataset(split='test', batch_size=-1))
+  builder = tfds.builder('shapes', data_dir=shapes_data_dir)
+  examples = tfds.as_numpy(builder.as_dataset(split='test', batch_size=-1))
   chosen = examples['label'] == render.SHAPES.index('circle')
   columns = {k: v[chosen] for k, v in examples.items() if k != 'caption'}
   columns['image'] = columns['image'].astype(np.float32) / 255.0
@@ -25,9 +28,23 @@ def painted(examples, shape):
   """The perfect swap: `shape` at each example's centre, radius and rotation, in its colours."""
   obj, background = deepfake.object_colors(examples['image'], examples['mask'])
   side = examples['image'].shape[1]
-  coverage = np.stack([render.shape_coverage(shape, side, c, s, r)
-                       for c, s, r in zip(examples['center'], examples['scale'], examples['rotation'])])[..., None]
+  geometry = zip(examples['center'], examples['scale'], examples['rotation'])
+  coverage = np.stack([render.shape_coverage(shape, side, c, s, r) for c, s, r in geometry])[..., None]
   return coverage * obj[:, None, None] + (1 - coverage) * background[:, None, None]
+
+
+def test_filtered_source_keeps_the_domains_and_shards_them_exactly(shapes_data_dir):
+  everything = deepfake.read_examples(sources.TfdsSource('shapes', shapes_data_dir), 'test')
+  source = subsets.FilteredSource(sources.TfdsSource('shapes', shapes_data_dir), {'label': (0, 1)})
+  kept = np.isin(everything['label'], (0, 1))
+  assert source.num_examples('test') == kept.sum()
+  shards = [np.stack(list(source.read('test', shard, 3).map(lambda ex: ex['center']).as_numpy_iterator()))
+            for shard in range(3)]
+  np.testing.assert_array_equal(np.concatenate(shards), everything['center'][kept])  # in order, once each
+  with pytest.raises(UserInputError, match='no example'):
+    subsets.FilteredSource(source, {'label': (5,)}).num_examples('test')
+  with pytest.raises(UserInputError, match='colour'):
+    subsets.FilteredSource(source, {'colour': (0,)}).num_examples('test')
 
 
 def test_area_factor_is_the_area_over_radius_squared():

@@ -11,7 +11,8 @@
    rotation (intersection over union), and its centroid, radius and colour with A's.
 
   python -m train.deepfake swap --workdir runs/shapes_swap --classifier runs/shapes_cnn --out runs/swap_report
-  python -m train.deepfake reconstruct --workdir runs/shapes_ae_0123 --classifier runs/shapes_cnn --out runs/fake_report
+  python -m train.deepfake reconstruct --workdir runs/ae_4_shapes --classifier runs/shapes_cnn \
+    --out runs/fake_report
 
 Each writes README.md (a table) and a PNG grid into --out.
 """
@@ -25,7 +26,7 @@ import numpy as np
 
 from data.errors import UserInputError
 from data.shapes import render
-from train import visualize
+from train import loop, visualize
 
 # A swap keeps A's geometry and colour when all of these hold (the shapes renderer's own jitter
 # is 15/255 in colour; one pixel at 32x32 is 0.031 of the side).
@@ -42,7 +43,7 @@ def batched(fn, images: np.ndarray, batch_size: int = 250) -> np.ndarray:
 
 def classifier(workdir: str):
   """images in [0, 1] [N, H, W, C] -> predicted labels [N], from a classification run's checkpoint."""
-  config, _, model, variables = visualize.restore(workdir)
+  config, _, model, variables = loop.restore(workdir)
   if config.task != 'classification':
     raise UserInputError(f'{workdir} holds a {config.task!r} run; --classifier needs a classification run')
   mean, std = np.asarray(config.data.mean, np.float32), np.asarray(config.data.std, np.float32)
@@ -140,7 +141,7 @@ def _markdown_table(rows: dict[str, dict[str, float]]) -> str:
 
 
 def swap_report(workdir: str, classifier_workdir: str | None, out: str, split: str = 'test') -> dict:
-  config, task, model, variables = visualize.restore(workdir)
+  config, task, model, variables = loop.restore(workdir)
   if config.task != 'swap' or config.swap.domain_key != 'label':
     raise UserInputError(f'{workdir}: the swap measurement needs a swap run over shapes labels')
   examples = read_examples(task.source, split)
@@ -158,7 +159,7 @@ def swap_report(workdir: str, classifier_workdir: str | None, out: str, split: s
 
 
 def reconstruct_report(workdir: str, classifier_workdir: str, out: str, split: str = 'test') -> dict:
-  config, task, model, variables = visualize.restore(workdir)
+  config, task, model, variables = loop.restore(workdir)
   trained = tuple(config.data.get('keep', {}).get('label', ()))
   if config.task != 'reconstruction' or not trained:
     raise UserInputError(f'{workdir}: needs a reconstruction run trained on some classes '

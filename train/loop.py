@@ -46,7 +46,10 @@ def _save_config(config, workdir: str) -> None:
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The resolved config a run saved in its workdir."""
-  with open(os.path.join(workdir, 'config.json'), encoding='utf-8') as f:
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise UserInputError(f'{workdir} is not a training run (no config.json): pass the --workdir of a run')
+  with open(path, encoding='utf-8') as f:
     return ml_collections.ConfigDict(json.load(f))
 
 

@@ -204,16 +204,9 @@ FIGURES = {'classification': classification_figures, 'reconstruction': reconstru
            'swap': swap_figures}
 
 
-def restore(workdir: str):
-  """loop.restore, with a missing run reported as the user's mistake."""
-  if not os.path.exists(os.path.join(workdir, 'config.json')):
-    raise UserInputError(f'{workdir} holds no training run (no config.json): pass the --workdir of `python -m train`')
-  return loop.restore(workdir)
-
-
 def visualize(workdir: str, out: str, index: int = 0) -> list[str]:
   """Writes the run's PNGs into `out`; returns their file names."""
-  config, task, model, variables = restore(workdir)
+  config, task, model, variables = loop.restore(workdir)
   if config.task not in FIGURES:
     raise UserInputError(f'no figures for task {config.task!r}; there are for {sorted(FIGURES)}')
   os.makedirs(out, exist_ok=True)

@@ -79,7 +79,8 @@ class ReconstructionTask(base.SourceTask):
 
   def make_model(self, axis_name=None):
     if self.config.model.name != 'autoencoder':
-      raise UserInputError(f"task 'reconstruction' trains model.name='autoencoder', not {self.config.model.name!r}")
+      raise UserInputError("task 'reconstruction' trains model.name='autoencoder', "
+                           f'not {self.config.model.name!r}')
     return autoencoder.Autoencoder(**self._model_kwargs(axis_name))
 
   def _apply_args(self, batch):
@@ -163,7 +164,8 @@ class SwapTask(ReconstructionTask):
     """On shapes (domains are shape labels): the swap measurements of train/deepfake.py."""
     del workdir
     info = getattr(self.source, 'info', None)  # image folders have none
-    if self.config.swap.domain_key != 'label' or not info or not set(deepfake.SHAPES_FIELDS) <= set(info.features):
+    shapes_like = info and set(deepfake.SHAPES_FIELDS) <= set(info.features)
+    if self.config.swap.domain_key != 'label' or not shapes_like:
       return {}
     examples = deepfake.read_examples(self.source, self.config.data.eval_split)
     results = deepfake.swap_directions(self.make_model(), variables, examples, self.config.swap.domains)
