@@ -12,10 +12,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from configs import mnist_cnn, shapes_cnn, shapes_mlp
+from configs import defaults, mnist_cnn, shapes_cnn, shapes_mlp
 from data import pipeline
 from data.shapes import render
 from train import loop
+from train.tasks.classification import preprocess_image
 
 
 def _small_run(config, num_steps=6):
@@ -136,3 +137,15 @@ def test_train_stream_is_a_function_of_step_not_of_process_count():
   # 30 batches of 8 cover 2.4 epochs: every example is seen before any is seen a third time.
   counts = np.bincount(np.concatenate(batches), minlength=100)
   assert counts.min() >= 2 and counts.max() <= 3
+
+
+def test_augmentation_vectorised_over_a_batch_equals_per_example():
+  # train_stream runs preprocessing with tf.vectorized_map over whole batches.
+  data = defaults.image_data('any', augment='crop_flip')
+  images = tf.cast(tf.random.stateless_uniform([6, 32, 32, 3], [1, 2], maxval=256, dtype=tf.int32), tf.uint8)
+  seeds = tf.constant([[0, i] for i in range(6)], tf.int64)
+  per_example = [preprocess_image(images[i], seeds[i], True, data) for i in range(6)]
+  vectorised = tf.vectorized_map(lambda pair: preprocess_image(pair[0], pair[1], True, data), (images, seeds))
+  np.testing.assert_allclose(vectorised.numpy(), np.stack(per_example), atol=1e-6)
+  unaugmented = preprocess_image(images, seeds[0], False, data)
+  assert not np.allclose(vectorised.numpy(), unaugmented.numpy())  # the crops and flips did happen
