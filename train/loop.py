@@ -6,12 +6,12 @@ Rerunning with the same workdir resumes from the latest checkpoint. Since the da
 randomness are functions of (seed, step), a resumed run ends bit-identical to an uninterrupted one.
 """
 
-import collections
 import json
 import os
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -78,11 +78,13 @@ def restore(workdir: str, step: int | None = None):
   return config, task, model, restored.variables
 
 
-def evaluate(config, task, parallel: steps.DataParallel, state) -> dict[str, float]:
+def evaluate(task, parallel: steps.DataParallel, state) -> dict[str, float]:
   """Per-example metrics averaged over every example of the eval split."""
-  totals = collections.Counter()
+  totals = None  # summed on the device: no host round trip per eval batch
   for batch in task.eval_batches(jax.process_index(), jax.process_count()):
-    totals.update(parallel.scalars(parallel.eval_step(state, parallel.put_batch(batch))))
+    sums = parallel.eval_step(state, parallel.put_batch(batch))
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  totals = parallel.scalars(totals)
   count = totals.pop('count')
   return {name: value / count for name, value in totals.items()}
 
@@ -102,14 +104,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   started = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
   is_chief = jax.process_index() == 0
-  if is_chief:
-    _save_config(config, workdir)
   if config.parallel not in ('jit', 'pmap'):
     raise UserInputError(f"unknown parallel {config.parallel!r}; choose 'jit' or 'pmap'")
   if config.batch_size % jax.device_count():
     raise UserInputError(f'batch_size={config.batch_size} must be a multiple of the {jax.device_count()} devices')
 
   task, model = _build(config)
+  if is_chief:  # after the task, which may derive values (e.g. num_steps from epochs)
+    _save_config(config, workdir)
   tx = optim.make_optimizer(config, config.num_steps)
   schedule = optim.learning_rate_schedule(config, config.num_steps)
   key = jax.random.key(config.seed)
@@ -160,11 +162,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         if save:
           manager.save(step, args=ocp.args.StandardSave(parallel.get_state(state)))
       if step % config.eval_every == 0 and step != config.num_steps:
-        log.write(step, 'eval', evaluate(config, task, parallel, state))
+        log.write(step, 'eval', evaluate(task, parallel, state))
   finally:
     manager.wait_until_finished()  # an interrupted run keeps every checkpoint it started to write
 
-  final = evaluate(config, task, parallel, state)
+  final = evaluate(task, parallel, state)
   variables = parallel.host_variables(state)
   final.update(task.evaluate_host(variables, workdir))
   log.write(config.num_steps, 'eval', final)
