@@ -64,6 +64,8 @@ def parse_args():
   parser.add_argument('--batch', type=int, default=128, help='MNIST batch size (sections 1 and 2)')
   parser.add_argument('--torch-threads', default=f'{os.cpu_count()},1',
                       help='comma-separated torch.set_num_threads values to measure (first: the headline)')
+  parser.add_argument('--pipeline-steps', type=int, default=100,
+                      help='steps per timing in section 3 (short timings drown a 5%% effect in noise)')
   parser.add_argument('--skip-torch', action='store_true', help='no PyTorch comparison')
   parser.add_argument('--skip-pipeline', action='store_true', help='no input-pipeline comparison')
   parser.add_argument('--skip-startup', action='store_true', help='no start-up subprocesses')
@@ -324,14 +326,14 @@ def pipeline_overhead(args) -> dict:
   resident_only(1)  # compile
   fed(args.warmup + 1)  # fills tf.data's cache, shuffle buffer and prefetch
   # Interleaved, in alternating order (AB BA AB ...), so that load changes on the shared machine hit
-  # both alike; at least 5 pairs, since a 5% effect is small next to that noise.
+  # both alike; at least 7 pairs of 100 steps, since a 5% effect is small next to that noise.
   fed_times, resident_times = [], []
   pairs = ((fed, fed_times), (resident_only, resident_times))
-  for repeat in range(max(5, args.repeats)):
+  for repeat in range(max(7, args.repeats)):
     for run_steps, times in pairs if repeat % 2 == 0 else pairs[::-1]:
       start = time.perf_counter()
-      run_steps(args.steps)
-      times.append((time.perf_counter() - start) / args.steps)
+      run_steps(args.pipeline_steps)
+      times.append((time.perf_counter() - start) / args.pipeline_steps)
   fed_s, resident_s = statistics.median(fed_times), statistics.median(resident_times)
   # The host's own cost per batch with no training beside it: an upper bound on what the pipeline
   # adds where nothing overlaps, and far less noisy than the difference of two step rates.

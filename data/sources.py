@@ -20,7 +20,8 @@ from data.errors import UserInputError
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif')
 # The project's own procedurally generated datasets: importing the package registers the
 # builder with TFDS, and preparing one needs no network.
-OWN_DATASETS = {'shapes': 'data.shapes', 'reviews': 'data.reviews'}
+# Importing the module registers the builder.
+OWN_DATASETS = {'shapes': 'data.shapes.builder', 'reviews': 'data.reviews.builder'}
 
 
 def shard_bounds(num_examples: int, shard: int, num_shards: int) -> tuple[int, int]:

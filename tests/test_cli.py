@@ -12,6 +12,7 @@ from tests import spine_runs
     ('--config.optimizer.no_such_key=1', "unknown config key 'optimizer.no_such_key'"),
     ('--config.batch_size=many', 'batch_size'),
     ('--config.parallel=threads', "unknown parallel 'threads'"),
+    ('--config.data.image_key=picture', "the examples have no field 'picture'"),
 ])
 def test_bad_config_override(tmp_path, override, message, shapes_data_dir):
   result = spine_runs.run(spine_runs.train_command(

@@ -7,7 +7,7 @@ from configs import skipgram_text
 from data import corpus
 from data.corpus import planted
 from data.errors import UserInputError
-from data.shapes import Shapes
+from data.shapes.builder import Shapes
 from train import loop
 
 

@@ -75,8 +75,18 @@ def _initialize_distributed(config):
     jax.distributed.initialize()
 
 
+def _skip_keras():
+  """Keeps TensorFlow from importing Keras, which it does eagerly (0.5 s, matplotlib included).
+
+  The trainer uses TensorFlow for tf.data only. TensorFlow guards that import with
+  `except ImportError`, and a None entry in sys.modules makes it raise one.
+  """
+  sys.modules.setdefault('keras.src.optimizers', None)
+
+
 def main(argv=None):
   config = _parse_flags(argv or sys.argv)
+  _skip_keras()
   from train import loop  # pylint: disable=import-outside-toplevel  (flag errors stay fast)
   _use_compilation_cache()
   try:

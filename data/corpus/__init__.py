@@ -12,8 +12,10 @@ from without any per-word Python.
 """
 
 import array
+import collections
 import dataclasses
 import glob
+import itertools
 import os
 import re
 from typing import Iterable, Iterator
@@ -95,9 +97,11 @@ def build(sentences: Iterable[list[str]], min_count: int = 5,
   """The vocabulary of words occurring at least `min_count` times (at most `max_size` of the most
   frequent, 0 for no limit) and the corpus encoded with it, in one pass over the sentences."""
   # array('i') holds 4 bytes a word where a list holds a 36-byte Python int: 100M words fit in 400 MB.
-  first_seen, ids, lengths = {}, array.array('i'), array.array('i')
+  # A new word gets the next id on first sight, inside the C loop of map (3x faster than a genexpr).
+  first_seen = collections.defaultdict(itertools.count().__next__)
+  ids, lengths = array.array('i'), array.array('i')
   for words in sentences:
-    ids.extend(first_seen.setdefault(w, len(first_seen)) for w in words)
+    ids.extend(map(first_seen.__getitem__, words))
     lengths.append(len(words))
   if not ids:
     raise _no_words('words')

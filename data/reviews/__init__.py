@@ -1,6 +1,4 @@
-"""The `reviews` dataset: importing this package registers the TFDS builder `reviews`.
+"""The `reviews` dataset: importing `data.reviews.builder` registers the TFDS builder `reviews`.
 
 `generate` writes reviews without TFDS and holds the word lists and templates.
 """
-
-from data.reviews.builder import Reviews, ReviewsConfig

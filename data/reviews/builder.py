@@ -4,7 +4,7 @@ The project's offline default for text classification (see `generate` for the gr
 Nothing is downloaded: example i of a split is generated from its own seed, so preparing the
 dataset twice writes identical files.
 
-  import data.reviews  # Registers the builder.
+  import data.reviews.builder  # Registers the builder.
   builder = tfds.builder('reviews', data_dir=data_dir)
   builder.download_and_prepare()
   test = builder.as_dataset(split='test')   # {'text', 'label', 'form'}

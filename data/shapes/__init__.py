@@ -1,9 +1,9 @@
-"""The `shapes` dataset: importing this package registers the TFDS builder `shapes`.
+"""The `shapes` dataset: importing `data.shapes.builder` registers the TFDS builder `shapes`.
 
 `render` draws examples without TFDS and holds the class-name lists (SHAPES, COLOR_NAMES, SIZES,
-POSITIONS, BACKGROUNDS) that other code, e.g. caption vocabularies, imports.
+POSITIONS, BACKGROUNDS) that other code, e.g. caption vocabularies, imports; importing the package
+or `render` does not import TensorFlow.
 """
 
-from data.shapes.builder import Shapes, ShapesConfig
 from data.shapes.render import (BACKGROUNDS, COLOR_NAMES, COLORS, POSITIONS, SHAPES, SIZES,
                                 render_example)

@@ -3,7 +3,7 @@
 The project's offline default dataset. Nothing is downloaded: every example is rendered by
 `render.render_example` from its own seed, so preparing the dataset twice writes identical files.
 
-  import data.shapes  # Registers the builder.
+  import data.shapes.builder  # Registers the builder.
   builder = tfds.builder('shapes', data_dir=data_dir)  # Or 'shapes/64'.
   builder.download_and_prepare()
   train = builder.as_dataset(split='train')

@@ -13,8 +13,6 @@ import jax
 import ml_collections
 import numpy as np
 
-from data import pipeline
-
 Batch = dict[str, np.ndarray]
 Variables = dict[str, Any]
 
@@ -76,21 +74,26 @@ class SourceTask(Task, abc.ABC):
 
   Subclasses set `self.source` and define `_preprocess(example, seed, train) -> example`.
   """
+  fields: tuple[str, ...] | None = None  # the example keys _preprocess reads; None: all of them
 
   @abc.abstractmethod
   def _preprocess(self, example, seed, train: bool) -> dict:
     """One raw example -> the model's input fields (tf ops; `seed` for stateless augmentation)."""
 
+  # data.pipeline is imported where it is used: it imports TensorFlow, which tasks that do not
+  # read through tf.data (skip-gram) should not pay for at start-up.
   def train_batches(self, start_step, process_index, process_count):
+    from data import pipeline  # pylint: disable=import-outside-toplevel
     data = self.config.data
     return pipeline.train_stream(
         self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
         seed=self.config.seed, start_step=start_step, process_index=process_index,
         process_count=process_count, num_shards=data.num_shards, cache=data.cache,
-        shuffle_buffer=data.shuffle_buffer)
+        shuffle_buffer=data.shuffle_buffer, fields=self.fields)
 
   def eval_batches(self, process_index, process_count):
+    from data import pipeline  # pylint: disable=import-outside-toplevel
     return pipeline.eval_stream(
         self.source, self.config.data.eval_split, self._preprocess,
         global_batch=self.config.eval_batch_size, process_index=process_index,
-        process_count=process_count)
+        process_count=process_count, fields=self.fields)
