@@ -391,6 +391,8 @@ def main():
   args = parse_args()
   if args.xla_flags:
     os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {args.xla_flags}".strip()
+  from train import xla_cpu  # pylint: disable=import-outside-toplevel
+  xla_cpu.use_fast_convolutions()  # the trainer's own XLA:CPU settings (unless --xla-flags chose others)
   import jax  # pylint: disable=import-outside-toplevel  (after XLA_FLAGS is set)
   load_before = os.getloadavg()
   speed = None if args.skip_throughput else throughput(args)

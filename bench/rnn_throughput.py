@@ -28,6 +28,7 @@ import optax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from nets import rnn  # pylint: disable=wrong-import-position
+from train import xla_cpu  # pylint: disable=wrong-import-position
 
 
 def timed(step, args) -> tuple[float, float]:
@@ -120,6 +121,7 @@ def main():
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--no-torch', action='store_true')
   args = parser.parse_args()
+  xla_cpu.use_fast_convolutions()  # the trainer's XLA:CPU settings (before JAX's first computation)
 
   try:
     import torch  # pylint: disable=import-outside-toplevel

@@ -10,6 +10,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from data.errors import UserInputError
+from train import xla_cpu
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'experiment config file (configs/*.py)',
                                           lock_config=True)
@@ -87,6 +88,7 @@ def _skip_keras():
 def main(argv=None):
   config = _parse_flags(argv or sys.argv)
   _skip_keras()
+  xla_cpu.use_fast_convolutions()
   from train import loop  # pylint: disable=import-outside-toplevel  (flag errors stay fast)
   _use_compilation_cache()
   try:
