@@ -98,6 +98,7 @@ def interleaved_seconds_per_step(steppers: dict, args) -> dict:
   timings = {name: [] for name in steppers}
   for _ in range(args.repeats):
     for name, run_steps in steppers.items():
+      time.sleep(0.5)  # lets the previous stepper's worker threads (OpenMP's spin) go idle first
       start = time.perf_counter()
       run_steps(args.steps)
       timings[name].append((time.perf_counter() - start) / args.steps)

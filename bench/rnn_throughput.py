@@ -8,7 +8,8 @@ The workload of issue 4: vocabulary 20 000, embedding 128, hidden 256, batch 64,
 one layer, the final state into a 2-class classifier, Adam. Each step is a full training step
 (forward, backward, update) on random token ids. Reported per framework and cell: compile time
 (JAX: tracing + XLA compilation of the step; PyTorch has none) and tokens per second over
-`--steps` steps after `--warmup` warm-up steps (the median of `--repeats` timings). Every row
+`--steps` steps after `--warmup` warm-up steps: the median of `--repeats` timings, taken in turns
+(JAX, PyTorch, PyTorch, JAX, ...) so that a shared machine's load changes hit both. Every row
 processes all 200 steps of every sequence; the JAX model also carries the padding mask through
 its scan, as it does in training. PyTorch is optional: without it only the JAX rows are printed.
 Results and what was tried: bench/README_rnn.md.
@@ -31,17 +32,22 @@ from nets import rnn  # pylint: disable=wrong-import-position
 from train import xla_cpu  # pylint: disable=wrong-import-position
 
 
-def timed(step, args) -> tuple[float, float]:
-  """(seconds per step, median over repeats) of `step()` after warm-up; `step` blocks until done."""
-  for _ in range(args.warmup):
-    step()
-  timings = []
-  for _ in range(args.repeats):
-    start = time.perf_counter()
-    for _ in range(args.steps):
+def interleaved_tokens_per_s(steps: list, args) -> list[float]:
+  """Tokens/s of each `step()` (which blocks until done): after warm-up, every repeat times each
+  step function in turn, in alternating order, so load changes on a shared machine hit all alike."""
+  for step in steps:
+    for _ in range(args.warmup):
       step()
-    timings.append((time.perf_counter() - start) / args.steps)
-  return statistics.median(timings)
+  timings = [[] for _ in steps]
+  for repeat in range(args.repeats):
+    order = list(range(len(steps)))[::1 if repeat % 2 == 0 else -1]
+    for i in order:
+      time.sleep(0.5)  # lets the other framework's worker threads stop spinning before this timing
+      start = time.perf_counter()
+      for _ in range(args.steps):
+        steps[i]()
+      timings[i].append((time.perf_counter() - start) / args.steps)
+  return [args.batch * args.length / statistics.median(t) for t in timings]
 
 
 def jax_row(cell: str, unroll: int, args) -> dict:
@@ -72,8 +78,7 @@ def jax_row(cell: str, unroll: int, args) -> dict:
     state[0], state[1], loss = compiled(*state)
     loss.block_until_ready()
 
-  return {'framework': f'JAX {jax.__version__} (unroll {unroll})', 'cell': cell, 'compile_s': compile_s,
-          'tokens_per_s': args.batch * args.length / timed(step, args)}
+  return {'framework': f'JAX {jax.__version__} (unroll {unroll})', 'cell': cell, 'compile_s': compile_s}, step
 
 
 def torch_row(cell: str, args) -> dict:
@@ -103,7 +108,7 @@ def torch_row(cell: str, args) -> dict:
     optimizer.step()
 
   return {'framework': f'PyTorch {torch.__version__} ({torch.get_num_threads()} threads)', 'cell': cell,
-          'compile_s': 0.0, 'tokens_per_s': args.batch * args.length / timed(step, args)}
+          'compile_s': 0.0}, step
 
 
 def main():
@@ -118,7 +123,7 @@ def main():
   parser.add_argument('--length', type=int, default=200)
   parser.add_argument('--warmup', type=int, default=3)
   parser.add_argument('--steps', type=int, default=10)
-  parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--no-torch', action='store_true')
   args = parser.parse_args()
   xla_cpu.use_fast_convolutions()  # the trainer's XLA:CPU settings (before JAX's first computation)
@@ -141,6 +146,8 @@ def main():
     rows = [jax_row(cell, int(u), args) for u in args.unroll.split(',')]
     if have_torch:
       rows.append(torch_row(cell, args))
+    rates = interleaved_tokens_per_s([step for _, step in rows], args)
+    rows = [dict(row, tokens_per_s=rate) for (row, _), rate in zip(rows, rates)]
     reference = rows[-1]['tokens_per_s'] if have_torch else None
     for row in rows:
       ratio = f'{row["tokens_per_s"] / reference:.2f}x' if reference else '-'
