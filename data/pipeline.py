@@ -64,7 +64,28 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
 
     streams.append(_map_then_batch(ds, augment, shard_batch))
   ds = tf.data.Dataset.zip(tuple(streams)).map(_concat_batches) if len(streams) > 1 else streams[0]
-  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+  return Batches(ds.prefetch(tf.data.AUTOTUNE))
+
+
+class Batches:
+  """The numpy batches of a dataset and, when all of them have one shape, a batch of zeros shaped like
+  them (`template`), available before the first batch is read.
+
+  The loop initialises the model from the template while tf.data fills its shuffle buffer.
+  """
+
+  def __init__(self, ds: tf.data.Dataset):
+    self._batches = ds.as_numpy_iterator()
+    specs = ds.element_spec
+    fixed = all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(specs))
+    self.template = (tf.nest.map_structure(lambda spec: np.zeros(spec.shape, spec.dtype.as_numpy_dtype), specs)
+                     if fixed else None)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    return next(self._batches)
 
 
 def _select(ds: tf.data.Dataset, fields: Sequence[str] | None) -> tf.data.Dataset:

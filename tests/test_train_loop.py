@@ -139,6 +139,19 @@ def test_train_stream_is_a_function_of_step_not_of_process_count():
   assert counts.min() >= 2 and counts.max() <= 3
 
 
+def test_train_stream_template_has_the_batches_shapes_and_only_when_they_are_fixed():
+  """The loop initialises variables from `template` while the first batch is read."""
+  fixed = pipeline.train_stream(RangeSource(40), 'train', _keep, global_batch=8, seed=0)
+  first = next(fixed)
+  assert fixed.template.keys() == first.keys()
+  for key, value in first.items():
+    assert fixed.template[key].shape == value.shape and fixed.template[key].dtype == value.dtype
+    assert not fixed.template[key].any()
+  ragged = pipeline.train_stream(RangeSource(40), 'train', lambda ex, seed, train: {'ids': tf.range(ex['id'] % 5)},
+                                 global_batch=1, seed=0)
+  assert ragged.template is None
+
+
 def test_augmentation_vectorised_over_a_batch_equals_per_example():
   # train_stream runs preprocessing with tf.vectorized_map over whole batches.
   data = defaults.image_data('any', augment='crop_flip')

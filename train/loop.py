@@ -6,6 +6,7 @@ Rerunning with the same workdir resumes from the latest checkpoint. Since the da
 randomness are functions of (seed, step), a resumed run ends bit-identical to an uninterrupted one.
 """
 
+import concurrent.futures
 import json
 import os
 import time
@@ -124,9 +125,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   manager = _checkpoint_manager(workdir, config)
   start_step = manager.latest_step() or 0
   batches = task.train_batches(start_step, jax.process_index(), jax.process_count())
-  first_batch = next(batches)
   init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated)
-  state = init(init_key, first_batch)
+  template = getattr(batches, 'template', None)  # zeros shaped like every batch, if they all have one shape
+  if template is None:
+    first_batch = next(batches)
+    state = init(init_key, first_batch)
+  else:
+    # Variables depend on the batch's shapes only: compile their initialisation while tf.data
+    # reads the first batch (filling its shuffle buffer), which saves ~0.5 s of every start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+      reading = pool.submit(next, batches)
+      state = init(init_key, template)
+      first_batch = reading.result()
   log = writer.MetricsWriter(workdir, config.num_steps, enabled=is_chief)
   if start_step:
     state = manager.restore(start_step, args=ocp.args.StandardRestore(_abstract(state, parallel.replicated)))
