@@ -121,12 +121,14 @@ def test_eval_stream_covers_every_example_exactly_once_over_processes():
   assert sorted(seen) == list(range(103))
 
 
-def test_train_stream_is_a_function_of_step_not_of_process_count():
+@pytest.mark.parametrize('augments', [True, False], ids=['tf.data', 'in_memory'])
+def test_train_stream_is_a_function_of_step_not_of_process_count(augments):
   source = RangeSource(100)
   stream = lambda start, p, count: pipeline.train_stream(
       source, 'train', _keep, global_batch=8, seed=3, start_step=start, process_index=p,
-      process_count=count, num_shards=2)
+      process_count=count, num_shards=2, augments=augments)
   one_process = stream(0, 0, 1)
+  assert isinstance(one_process, pipeline.InMemoryBatches) != augments
   batches = [next(one_process)['id'] for _ in range(30)]
   two_processes = [stream(0, 0, 2), stream(0, 1, 2)]
   for batch in batches:
@@ -148,8 +150,12 @@ def test_train_stream_template_has_the_batches_shapes_and_only_when_they_are_fix
     assert fixed.template[key].shape == value.shape and fixed.template[key].dtype == value.dtype
     assert not fixed.template[key].any()
   ragged = pipeline.train_stream(RangeSource(40), 'train', lambda ex, seed, train: {'ids': tf.range(ex['id'] % 5)},
-                                 global_batch=1, seed=0)
-  assert ragged.template is None
+                                 global_batch=1, seed=0, augments=False)  # ragged: tf.data, not in memory
+  assert ragged.template is None and not isinstance(ragged, pipeline.InMemoryBatches)
+  in_memory = pipeline.train_stream(RangeSource(40), 'train', _keep, global_batch=8, seed=0, augments=False)
+  assert isinstance(in_memory, pipeline.InMemoryBatches)
+  first = next(in_memory)
+  assert in_memory.template['id'].shape == first['id'].shape and in_memory.template['id'].dtype == first['id'].dtype
 
 
 def test_augmentation_vectorised_over_a_batch_equals_per_example():

@@ -103,6 +103,8 @@ class DataParallel:
 
   def put_batch(self, local_batch):
     """This process's rows -> the global batch (jit) or a [local devices, ...] stack (pmap)."""
+    if self.parallel == 'jit' and jax.process_count() == 1:
+      return jax.device_put(local_batch, self.batch_sharding)  # one call for the whole batch: less host time
     if self.parallel == 'jit':
       return jax.tree.map(
           lambda x: jax.make_array_from_process_local_data(self.batch_sharding, x), local_batch)

@@ -75,6 +75,7 @@ class SourceTask(Task, abc.ABC):
   Subclasses set `self.source` and define `_preprocess(example, seed, train) -> example`.
   """
   fields: tuple[str, ...] | None = None  # the example keys _preprocess reads; None: all of them
+  augments = True  # whether _preprocess draws random numbers from its seed in training
 
   @abc.abstractmethod
   def _preprocess(self, example, seed, train: bool) -> dict:
@@ -89,7 +90,7 @@ class SourceTask(Task, abc.ABC):
         self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
         seed=self.config.seed, start_step=start_step, process_index=process_index,
         process_count=process_count, num_shards=data.num_shards, cache=data.cache,
-        shuffle_buffer=data.shuffle_buffer, fields=self.fields)
+        shuffle_buffer=data.shuffle_buffer, fields=self.fields, augments=self.augments)
 
   def eval_batches(self, process_index, process_count):
     from data import pipeline  # pylint: disable=import-outside-toplevel

@@ -45,6 +45,7 @@ class ClassificationTask(base.SourceTask):
     self.num_classes = num_classes_of(source, config.data.label_key)
     self.source = subsets.maybe_filtered(source, config.data)  # data.keep: a subset, e.g. one position
     self.fields = (config.data.image_key, config.data.label_key)
+    self.augments = bool(config.data.augment)
 
   def _preprocess(self, example, seed, train):
     data = self.config.data
