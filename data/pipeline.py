@@ -9,8 +9,8 @@ a fixed `num_shards` the global batches do not depend on how many processes read
 Random augmentation draws from stateless ops seeded by (seed, shard, example position), so it is
 reproducible too.
 
-A split whose preprocessing draws no random numbers (`augments=False`) and whose examples have one
-shape is preprocessed once into memory instead, and each batch is gathered from those arrays by a
+A split whose preprocessing draws no random numbers (`augments=False`), whose examples have one
+shape and which fits in IN_MEMORY_LIMIT_BYTES is preprocessed once into memory instead, and each batch is gathered from those arrays by a
 seeded permutation per shard and epoch: the same guarantees, at 0.03 instead of 0.4 ms of host CPU
 per batch (tf.data's shuffle, batch and map threads per step were most of the input pipeline's
 cost on a 2-core machine, bench/README_cnn.md).
@@ -30,6 +30,10 @@ from data.errors import UserInputError
 
 # preprocess(example, seed, train) -> example; `seed` is a [2] int64 tensor for stateless ops.
 Preprocess = Callable[[dict, tf.Tensor, bool], dict]
+
+# Preprocessed examples (float32 images) take up to 4x the bytes of tf.data's cache of decoded
+# ones, so larger splits keep streaming through tf.data.
+IN_MEMORY_LIMIT_BYTES = 2 << 30
 
 
 def process_shards(num_shards: int, process_index: int, process_count: int) -> range:
@@ -55,8 +59,8 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
     raise UserInputError(f'batch_size={global_batch} must be a multiple of data.num_shards={num_shards}')
   shard_batch = global_batch // num_shards
   shards = process_shards(num_shards, process_index, process_count)
-  for shard in shards:
-    size = source.num_examples(split, shard, num_shards)
+  sizes = {shard: source.num_examples(split, shard, num_shards) for shard in shards}
+  for shard, size in sizes.items():
     if size < shard_batch:
       raise UserInputError(f'split {split!r} shard {shard} has {size} examples, fewer than one batch '
                            f'of {shard_batch}; lower batch_size')
@@ -64,9 +68,9 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
     examples = [_select(source.read(split, shard, num_shards), fields).map(
         lambda example: preprocess(example, tf.zeros([2], tf.int64), True),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) for shard in shards]
-    if all(_fixed_shapes(ds) for ds in examples):
-      arrays = [ds.batch(source.num_examples(split, shard, num_shards)).get_single_element() for ds, shard
-                in zip(examples, shards)]
+    if (all(_fixed_shapes(ds) for ds in examples)
+        and sum(sizes.values()) * _example_bytes(examples[0]) <= IN_MEMORY_LIMIT_BYTES):
+      arrays = [ds.batch(sizes[shard]).get_single_element() for ds, shard in zip(examples, shards)]
       return InMemoryBatches([tf.nest.map_structure(np.asarray, a) for a in arrays], list(shards), shard_batch,
                              seed, start_step)
   streams = []
@@ -74,7 +78,7 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
     ds = _select(source.read(split, shard, num_shards), fields)
     if cache:
       ds = ds.cache()
-    ds = ds.shuffle(min(size, shuffle_buffer), seed=seed * 1009 + shard, reshuffle_each_iteration=True)
+    ds = ds.shuffle(min(sizes[shard], shuffle_buffer), seed=seed * 1009 + shard, reshuffle_each_iteration=True)
     ds = ds.repeat().enumerate().skip(start_step * shard_batch)
 
     def augment(position, example, shard=shard):
@@ -87,6 +91,10 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
 
 def _fixed_shapes(ds: tf.data.Dataset) -> bool:
   return all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec))
+
+
+def _example_bytes(ds: tf.data.Dataset) -> int:
+  return sum(spec.shape.num_elements() * spec.dtype.size for spec in tf.nest.flatten(ds.element_spec))
 
 
 class Batches:

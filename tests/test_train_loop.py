@@ -141,7 +141,7 @@ def test_train_stream_is_a_function_of_step_not_of_process_count(augments):
   assert counts.min() >= 2 and counts.max() <= 3
 
 
-def test_train_stream_template_has_the_batches_shapes_and_only_when_they_are_fixed():
+def test_train_stream_template_has_the_batches_shapes_and_only_when_they_are_fixed(monkeypatch):
   """The loop initialises variables from `template` while the first batch is read."""
   fixed = pipeline.train_stream(RangeSource(40), 'train', _keep, global_batch=8, seed=0)
   first = next(fixed)
@@ -154,6 +154,9 @@ def test_train_stream_template_has_the_batches_shapes_and_only_when_they_are_fix
   assert ragged.template is None and not isinstance(ragged, pipeline.InMemoryBatches)
   in_memory = pipeline.train_stream(RangeSource(40), 'train', _keep, global_batch=8, seed=0, augments=False)
   assert isinstance(in_memory, pipeline.InMemoryBatches)
+  monkeypatch.setattr(pipeline, 'IN_MEMORY_LIMIT_BYTES', 39 * 8)  # 40 int64 ids do not fit
+  assert not isinstance(pipeline.train_stream(RangeSource(40), 'train', _keep, global_batch=8, seed=0, augments=False),
+                        pipeline.InMemoryBatches)
   first = next(in_memory)
   assert in_memory.template['id'].shape == first['id'].shape and in_memory.template['id'].dtype == first['id'].dtype
 
