@@ -65,14 +65,12 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
       raise UserInputError(f'split {split!r} shard {shard} has {size} examples, fewer than one batch '
                            f'of {shard_batch}; lower batch_size')
   if cache and not augments:
-    examples = [_select(source.read(split, shard, num_shards), fields).map(
-        lambda example: preprocess(example, tf.zeros([2], tf.int64), True),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) for shard in shards]
-    if (all(_fixed_shapes(ds) for ds in examples)
-        and sum(sizes.values()) * _example_bytes(examples[0]) <= IN_MEMORY_LIMIT_BYTES):
-      arrays = [ds.batch(sizes[shard]).get_single_element() for ds, shard in zip(examples, shards)]
-      return InMemoryBatches([tf.nest.map_structure(np.asarray, a) for a in arrays], list(shards), shard_batch,
-                             seed, start_step)
+    no_seed = tf.zeros([2], tf.int64)
+    whole_shards = [_map_then_batch(_select(source.read(split, shard, num_shards), fields),
+                                    lambda example: preprocess(example, no_seed, True), sizes[shard]) for shard in shards]
+    if (all(_fixed_shapes(ds) for ds in whole_shards)
+        and sum(_element_bytes(ds) for ds in whole_shards) <= IN_MEMORY_LIMIT_BYTES):
+      return InMemoryBatches(whole_shards, list(shards), shard_batch, seed, start_step)
   streams = []
   for shard in shards:
     ds = _select(source.read(split, shard, num_shards), fields)
@@ -93,7 +91,7 @@ def _fixed_shapes(ds: tf.data.Dataset) -> bool:
   return all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec))
 
 
-def _example_bytes(ds: tf.data.Dataset) -> int:
+def _element_bytes(ds: tf.data.Dataset) -> int:
   return sum(spec.shape.num_elements() * spec.dtype.size for spec in tf.nest.flatten(ds.element_spec))
 
 
@@ -121,16 +119,19 @@ class InMemoryBatches(Batches):
 
   Shard s is read in epochs, each a permutation of its examples drawn from (seed, s, epoch); batch
   i takes positions [i * b, (i + 1) * b) of that endless sequence from every shard of this process,
-  concatenated in shard order, as the tf.data streams do.
+  concatenated in shard order, as the tf.data streams do. The shards (`whole_shards`: datasets of
+  one element, the whole preprocessed shard) are read at the first batch, so the template is there
+  before the reading starts.
   """
 
-  def __init__(self, shards: list[dict[str, np.ndarray]], shard_ids: list[int], shard_batch: int,
+  def __init__(self, whole_shards: list[tf.data.Dataset], shard_ids: list[int], shard_batch: int,
                seed: int, start_step: int):  # pylint: disable=super-init-not-called
-    self._shards, self._shard_ids, self._shard_batch = shards, shard_ids, shard_batch
-    self._seed, self._step = seed, start_step
+    self._whole_shards, self._shards = whole_shards, None
+    self._shard_ids, self._shard_batch, self._seed, self._step = shard_ids, shard_batch, seed, start_step
     self._orders = {}  # (shard, epoch) -> permutation, the last few only
-    self.template = {key: np.zeros((shard_batch * len(shards),) + value.shape[1:], value.dtype)
-                     for key, value in shards[0].items()}
+    self.template = tf.nest.map_structure(
+        lambda spec: np.zeros((shard_batch * len(shard_ids),) + tuple(spec.shape[1:]), spec.dtype.as_numpy_dtype),
+        whole_shards[0].element_spec)
 
   def _order(self, shard: int, epoch: int, size: int) -> np.ndarray:
     if (shard, epoch) not in self._orders:
@@ -140,6 +141,8 @@ class InMemoryBatches(Batches):
     return self._orders[shard, epoch]
 
   def __next__(self) -> dict[str, np.ndarray]:
+    if self._shards is None:
+      self._shards = [tf.nest.map_structure(np.asarray, ds.get_single_element()) for ds in self._whole_shards]
     positions = np.arange(self._step * self._shard_batch, (self._step + 1) * self._shard_batch)
     self._step += 1
     parts = []
