@@ -152,13 +152,14 @@ def _eval_images(task, count: int) -> np.ndarray:
 
 
 def classification_figures(config, task, model, variables, out: str, index: int) -> list[str]:
-  image = _eval_images(task, index + 1)[index]
-  shown = image * np.asarray(config.data.std) + np.asarray(config.data.mean)  # back to [0, 1]
+  image = _eval_images(task, index + 1)[index]  # uint8, as the task's batches carry it
+  shown = image / 255.0
+  inputs = task.model_inputs({'image': image[None]})
   save_grid(filter_tiles(first_conv_kernel(variables['params'])), os.path.join(out, 'filters.png'))
-  _, state = model.apply(variables, image[None], train=False, mutable=['intermediates'])
+  _, state = model.apply(variables, inputs, train=False, mutable=['intermediates'])
   stages = {name: values[0] for name, values in state['intermediates'].items()}
   save_grid(feature_map_tiles(shown, stages), os.path.join(out, 'feature_maps.png'))
-  predicted, heat = saliency(model, variables, jnp.asarray(image))
+  predicted, heat = saliency(model, variables, inputs[0])
   info = getattr(task.source, 'info', None)  # class names where the dataset has them
   names = getattr(info.features[config.data.label_key], 'names', None) if info else None
   predicted = names[int(predicted)] if names else int(predicted)
