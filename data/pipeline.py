@@ -10,10 +10,10 @@ Random augmentation draws from stateless ops seeded by (seed, shard, example pos
 reproducible too.
 
 A split whose preprocessing draws no random numbers (`augments=False`), whose examples have one
-shape and which fits in IN_MEMORY_LIMIT_BYTES is preprocessed once into memory instead, and each batch is gathered from those arrays by a
-seeded permutation per shard and epoch: the same guarantees, at 0.03 instead of 0.4 ms of host CPU
-per batch (tf.data's shuffle, batch and map threads per step were most of the input pipeline's
-cost on a 2-core machine, bench/README_cnn.md).
+shape and which fits in IN_MEMORY_LIMIT_BYTES is instead preprocessed once into memory, and each
+batch is gathered from those arrays by a seeded permutation per shard and epoch: the same
+guarantees, at 0.07 instead of 0.39 ms of host CPU per batch (tf.data's shuffle, batch and map
+threads were most of the input pipeline's cost on a 2-core machine, bench/README_cnn.md).
 
 Evaluation: each process reads its contiguous shard in order, padded to a whole number of
 batches (the same number on every process) with examples whose `mask` is 0, so metrics cover
@@ -99,7 +99,8 @@ class Batches:
   """The numpy batches of a dataset and, when all of them have one shape, a batch of zeros shaped like
   them (`template`), available before the first batch is read.
 
-  The loop initialises the model from the template while tf.data fills its shuffle buffer.
+  The loop initialises the model from the template while the first batch is read (tf.data fills
+  its shuffle buffer, or InMemoryBatches reads its shards).
   """
 
   def __init__(self, ds: tf.data.Dataset):
