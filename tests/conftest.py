@@ -19,7 +19,7 @@ def shapes_data_dir(tmp_path_factory):
   """
   import tensorflow_datasets as tfds  # Imported here: most tests need neither TF nor this fixture.
 
-  import data.shapes.builder  # pylint: disable=unused-import  # Registers the builder.
+  import data.shapes.builder  # noqa: F401  # registers the builder
 
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   tfds.builder('shapes', data_dir=data_dir, **SHAPES_FIXTURE_EXAMPLES).download_and_prepare()

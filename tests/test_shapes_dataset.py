@@ -7,7 +7,7 @@ import pytest
 import scipy.ndimage
 import tensorflow_datasets as tfds
 
-import data.shapes.builder  # pylint: disable=unused-import  # Registers the builder.
+import data.shapes.builder  # noqa: F401  # registers the builder
 from data.errors import UserInputError
 from data.shapes import render
 from data.shapes.builder import ShapesConfig

@@ -15,7 +15,7 @@ from train import deepfake, loop, visualize
 @pytest.fixture(scope='module')
 def circles(shapes_data_dir):
   """Test-split circles of the shapes fixture as numpy columns, images in [0, 1]."""
-  import data.shapes.builder  # pylint: disable=import-outside-toplevel,unused-import  # registers the builder
+  import data.shapes.builder  # noqa: F401  # registers the builder
   builder = tfds.builder('shapes', data_dir=shapes_data_dir)
   examples = tfds.as_numpy(builder.as_dataset(split='test', batch_size=-1))
   chosen = examples['label'] == render.SHAPES.index('circle')

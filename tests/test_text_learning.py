@@ -22,7 +22,7 @@ STEPS = 400
 def reviews_data_dir(tmp_path_factory):
   """A TFDS data_dir holding a smaller `reviews` (6000 train, 2000 test); builds in a few seconds."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-  import data.reviews.builder  # pylint: disable=import-outside-toplevel,unused-import  # registers the builder
+  import data.reviews.builder  # noqa: F401  # registers the builder
 
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   tfds.builder('reviews', data_dir=data_dir, num_train=6000, num_test=2000).download_and_prepare()

@@ -7,3 +7,5 @@ or `render` does not import TensorFlow.
 
 from data.shapes.render import (BACKGROUNDS, COLOR_NAMES, COLORS, POSITIONS, SHAPES, SIZES,
                                 render_example)
+
+__all__ = ['BACKGROUNDS', 'COLOR_NAMES', 'COLORS', 'POSITIONS', 'SHAPES', 'SIZES', 'render_example']
