@@ -72,6 +72,8 @@ def parse_args():
   parser.add_argument('--skip-throughput', action='store_true', help='no sections 1 and 2 (only 3 and 4)')
   parser.add_argument('--data-dir', default='/tmp/cnn_bench_tfds',
                       help="TFDS data dir for 'shapes'; built there (~20 s) if absent")
+  parser.add_argument('--glibc-default-malloc', action='store_true',
+                      help="leave glibc's malloc settings alone (train.xla_cpu.reuse_freed_memory off)")
   parser.add_argument('--xla-flags', default='',
                       help='appended to $XLA_FLAGS before JAX starts, to try XLA CPU options')
   return parser.parse_args()
@@ -395,6 +397,8 @@ def main():
     os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {args.xla_flags}".strip()
   from train import xla_cpu  # pylint: disable=import-outside-toplevel
   xla_cpu.use_fast_convolutions()  # the trainer's own XLA:CPU settings (unless --xla-flags chose others)
+  if not args.glibc_default_malloc:
+    xla_cpu.reuse_freed_memory()  # for PyTorch too: both steppers share this process
   import jax  # pylint: disable=import-outside-toplevel  (after XLA_FLAGS is set)
   load_before = os.getloadavg()
   speed = None if args.skip_throughput else throughput(args)

@@ -126,7 +126,7 @@ def main():
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--no-torch', action='store_true')
   args = parser.parse_args()
-  xla_cpu.use_fast_convolutions()  # the trainer's XLA:CPU settings (before JAX's first computation)
+  xla_cpu.configure()  # the trainer's XLA:CPU settings (before JAX's first computation)
 
   try:
     import torch  # pylint: disable=import-outside-toplevel

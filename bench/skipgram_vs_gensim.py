@@ -117,7 +117,7 @@ def main():
   parser.add_argument('--child', choices=['gensim', 'ours'], help=argparse.SUPPRESS)
   args = parser.parse_args()
   from train import xla_cpu  # pylint: disable=import-outside-toplevel
-  xla_cpu.use_fast_convolutions()  # the trainer's XLA:CPU settings, for its child processes too
+  xla_cpu.configure()  # the trainer's XLA:CPU settings, for its child processes too
   if args.child:
     return child(args)
 

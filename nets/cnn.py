@@ -50,6 +50,49 @@ def _max_pool_2x2_backward(x, grad):
 max_pool_2x2.defvjp(lambda x: (max_pool_2x2(x), x), _max_pool_2x2_backward)
 
 
+class BatchNorm(nn.Module):
+  """Batch normalisation over all axes but the last (Ioffe & Szegedy 2015), one pass over the data.
+
+  The same variables, statistics and results as flax's nn.BatchNorm (its checkpoints load
+  unchanged), computed differently: the batch variance comes from the moments of x - shift,
+  summed in one pass, with the running mean as the shift. Flax's one-pass variance
+  E[x^2] - E[x]^2 cancels catastrophically on near-constant channels with a large mean (flat
+  backgrounds) and its two-pass variance reads the activations twice and writes x - mean in
+  full: 11% of the MNIST ConvNet's training step on CPU (bench/README_cnn.md). Shifting by
+  the running mean keeps the cancellation to (mean - running mean)^2, small once training runs.
+  """
+  momentum: float = 0.9  # running statistic = momentum * running + (1 - momentum) * batch
+  epsilon: float = 1e-5
+  dtype: Any = jnp.float32
+  axis_name: str | None = None  # set under pmap so batch statistics span all devices
+
+  @nn.compact
+  def __call__(self, x, use_running_average: bool):
+    features = (x.shape[-1],)
+    running_mean = self.variable('batch_stats', 'mean', jnp.zeros, features, jnp.float32)
+    running_var = self.variable('batch_stats', 'var', jnp.ones, features, jnp.float32)
+    scale = self.param('scale', nn.initializers.ones, features, jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, features, jnp.float32)
+    if use_running_average:
+      mean, var = running_mean.value, running_var.value
+    else:
+      x = x.astype(jnp.float32)
+      shift = jax.lax.stop_gradient(x[0].reshape(-1, features[0]).mean(0))  # near the batch mean
+      if self.axis_name is not None:
+        shift = jax.lax.pmean(shift, self.axis_name)  # the same on every device
+      shifted = x - shift
+      axes = tuple(range(x.ndim - 1))
+      moments = jnp.stack([shifted.mean(axes), jnp.square(shifted).mean(axes)])
+      if self.axis_name is not None:
+        moments = jax.lax.pmean(moments, self.axis_name)
+      mean = shift + moments[0]
+      var = jnp.maximum(0.0, moments[1] - jnp.square(moments[0]))
+      if not self.is_initializing():
+        running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
+        running_var.value = self.momentum * running_var.value + (1 - self.momentum) * var
+    return ((x - mean) * (scale * jax.lax.rsqrt(var + self.epsilon)) + bias).astype(self.dtype)
+
+
 class Normalization(nn.Module):
   """BatchNorm, LayerNorm or nothing, chosen by name so configs can switch it."""
   kind: str = 'batch'
@@ -59,10 +102,7 @@ class Normalization(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     if self.kind == 'batch':
-      # Two-pass variance: E[x^2] - E[x]^2 cancels catastrophically on near-constant channels
-      # (flat backgrounds), which makes results depend on the order devices sum in.
-      return nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
-                          axis_name=self.axis_name, use_fast_variance=False)(x)
+      return BatchNorm(dtype=self.dtype, axis_name=self.axis_name)(x, use_running_average=not train)
     if self.kind == 'layer':
       return nn.LayerNorm(dtype=self.dtype)(x)
     if self.kind == 'none':

@@ -88,7 +88,7 @@ def _skip_keras():
 def main(argv=None):
   config = _parse_flags(argv or sys.argv)
   _skip_keras()
-  xla_cpu.use_fast_convolutions()
+  xla_cpu.configure()
   from train import loop  # pylint: disable=import-outside-toplevel  (flag errors stay fast)
   _use_compilation_cache()
   try:
