@@ -73,7 +73,7 @@ def parse_args():
   parser.add_argument('--data-dir', default='/tmp/cnn_bench_tfds',
                       help="TFDS data dir for 'shapes'; built there (~20 s) if absent")
   parser.add_argument('--glibc-default-malloc', action='store_true',
-                      help="leave glibc's malloc settings alone (train.xla_cpu.reuse_freed_memory off)")
+                      help="no restart with train.xla_cpu.MALLOC_TUNABLES (glibc's defaults)")
   parser.add_argument('--xla-flags', default='',
                       help='appended to $XLA_FLAGS before JAX starts, to try XLA CPU options')
   return parser.parse_args()
@@ -356,6 +356,15 @@ def pipeline_overhead(args) -> dict:
 # 4. Start-up.
 
 
+def launch_env(extra: dict) -> dict:
+  """This process's environment as a user's shell has it: without the malloc settings this
+  benchmark restarted itself with, so that the trainer's own restart is timed too."""
+  from train import xla_cpu  # pylint: disable=import-outside-toplevel
+  env = dict(os.environ, **extra)
+  tunables = env.pop('GLIBC_TUNABLES', '').replace(xla_cpu.MALLOC_TUNABLES, '').strip(':')
+  return dict(env, GLIBC_TUNABLES=tunables) if tunables else env
+
+
 def run_trainer_once(args, env: dict) -> dict:
   """Launch `python -m train` for one step; the time to its 'first step done' line, two ways."""
   with tempfile.TemporaryDirectory(prefix='cnn_bench_run_') as workdir:
@@ -363,7 +372,7 @@ def run_trainer_once(args, env: dict) -> dict:
                f'--config.data.data_dir={args.data_dir}', '--config.num_steps=1']
     launched = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ, **env))
+                               env=launch_env(env))
     trainer_s = wall_s = None
     output = []
     for line in process.stdout:
@@ -393,12 +402,12 @@ def startup(args) -> dict:
 
 def main():
   args = parse_args()
+  from train import xla_cpu  # pylint: disable=import-outside-toplevel
+  if not args.glibc_default_malloc:
+    xla_cpu.restart_with_malloc_tunables()  # as python -m train runs; PyTorch shares the process
   if args.xla_flags:
     os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {args.xla_flags}".strip()
-  from train import xla_cpu  # pylint: disable=import-outside-toplevel
   xla_cpu.use_fast_convolutions()  # the trainer's own XLA:CPU settings (unless --xla-flags chose others)
-  if not args.glibc_default_malloc:
-    xla_cpu.reuse_freed_memory()  # for PyTorch too: both steppers share this process
   import jax  # pylint: disable=import-outside-toplevel  (after XLA_FLAGS is set)
   load_before = os.getloadavg()
   speed = None if args.skip_throughput else throughput(args)
@@ -408,7 +417,8 @@ def main():
 
   print(f'\n{platform.machine()}, {os.cpu_count()} cores (shared); load average (1, 5, 15 min) '
         f'{", ".join(f"{x:.1f}" for x in load_before)} at start, {", ".join(f"{x:.1f}" for x in load_after)} '
-        f"at end; JAX {jax.__version__} ({jax.devices()[0].platform}); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+        f"at end; JAX {jax.__version__} ({jax.devices()[0].platform}); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
+        f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}")
   print(f'{args.steps} timed steps x {args.repeats} interleaved repeats (median) after {args.warmup} warm-up steps\n')
   rows = []
   if speed:

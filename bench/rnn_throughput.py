@@ -125,8 +125,12 @@ def main():
   parser.add_argument('--steps', type=int, default=10)
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--no-torch', action='store_true')
+  parser.add_argument('--glibc-default-malloc', action='store_true',
+                      help="no restart with train.xla_cpu.MALLOC_TUNABLES (glibc's defaults)")
   args = parser.parse_args()
-  xla_cpu.configure()  # the trainer's XLA:CPU settings (before JAX's first computation)
+  if not args.glibc_default_malloc:
+    xla_cpu.restart_with_malloc_tunables()  # as python -m train runs (PyTorch shares the process)
+  xla_cpu.use_fast_convolutions()  # the trainer's XLA:CPU settings (before JAX's first computation)
 
   try:
     import torch  # pylint: disable=import-outside-toplevel
@@ -137,7 +141,8 @@ def main():
     have_torch = False
     print('PyTorch is not installed: JAX rows only.')
   print(f'{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, '
-        f'JAX platform: {jax.devices()[0].platform}, {time.strftime("%Y-%m-%d %H:%M %Z")}')
+        f'JAX platform: {jax.devices()[0].platform}, {time.strftime("%Y-%m-%d %H:%M %Z")}, '
+        f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}")
   print(f'vocab {args.vocab}, embedding {args.embed}, hidden {args.hidden}, batch {args.batch}, '
         f'length {args.length}; {args.warmup} warm-up steps, median of {args.repeats} x {args.steps} steps\n')
   print('| cell | framework | compile (s) | tokens/s | vs PyTorch |')

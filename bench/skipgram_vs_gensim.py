@@ -117,7 +117,8 @@ def main():
   parser.add_argument('--child', choices=['gensim', 'ours'], help=argparse.SUPPRESS)
   args = parser.parse_args()
   from train import xla_cpu  # pylint: disable=import-outside-toplevel
-  xla_cpu.configure()  # the trainer's XLA:CPU settings, for its child processes too
+  xla_cpu.restart_with_malloc_tunables()  # as python -m train runs; children (gensim too) inherit it
+  xla_cpu.use_fast_convolutions()  # the trainer's XLA:CPU settings, for its child processes too
   if args.child:
     return child(args)
 

@@ -73,3 +73,41 @@ def test_fast_max_pool_matches_flax_values_and_gradients_including_ties(shape):
   chex.assert_trees_all_equal(cnn.max_pool_2x2(x), flax_pool(x))
   gradient = lambda pool: jax.grad(lambda v: jnp.sum(pool(v) * weights))(x)
   chex.assert_trees_all_equal(gradient(cnn.max_pool_2x2), gradient(flax_pool))
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+def test_patch_convolution_matches_xla_values_and_gradients(channels):
+  x = jax.random.normal(jax.random.key(0), (2, 9, 7, channels))
+  weights = jax.random.normal(jax.random.key(1), (2, 9, 7, 5))
+  patched = nn.Conv(5, (3, 3), use_bias=False, conv_general_dilated=cnn.conv_for(x))
+  plain = nn.Conv(5, (3, 3), use_bias=False)
+  variables = plain.init(jax.random.key(2), x)
+  assert 'conv_general_dilated' not in str(jax.make_jaxpr(patched.apply)(variables, x))  # the matmul path ran
+  chex.assert_trees_all_close(patched.apply(variables, x), plain.apply(variables, x), atol=1e-6)
+  gradient = lambda conv: jax.grad(lambda v, x: jnp.sum(conv.apply(v, x) * weights), argnums=(0, 1))(variables, x)
+  chex.assert_trees_all_close(gradient(patched), gradient(plain), rtol=1e-5, atol=1e-5)
+
+
+def test_patch_convolution_only_replaces_what_it_computes():
+  """More channels, strides or another padding go to XLA's convolution, unchanged."""
+  few, many = jnp.ones((1, 8, 8, 3)), jnp.ones((1, 8, 8, 4))
+  assert cnn.conv_for(many) is None
+  for conv in [nn.Conv(4, (3, 3), strides=2), nn.Conv(4, (3, 3), padding='VALID'), nn.Conv(4, (5, 5))]:
+    conv = conv.clone(conv_general_dilated=cnn.conv_for(few))
+    assert 'conv_general_dilated' in str(jax.make_jaxpr(conv.init)(jax.random.key(0), few))
+
+
+@pytest.mark.parametrize('mean, spread', [(0.0, 1.0), (100.0, 3.0)])
+def test_one_pass_batchnorm_matches_flax_two_pass(mean, spread):
+  """Same variables, outputs, running statistics and gradients as nn.BatchNorm's exact two-pass
+  variance, also on channels whose mean dwarfs their spread (where E[x^2] - E[x]^2 fails)."""
+  x = mean + spread * jax.random.normal(jax.random.key(0), (16, 5, 5, 8))
+  weights = jax.random.normal(jax.random.key(1), x.shape)
+  flax_norm = nn.BatchNorm(use_running_average=False, momentum=0.9, use_fast_variance=False)
+  variables = flax_norm.init(jax.random.key(2), x)
+  chex.assert_trees_all_equal_shapes(cnn.BatchNorm().init(jax.random.key(2), x, use_running_average=False), variables)
+  ours = lambda v, x: cnn.BatchNorm().apply(v, x, use_running_average=False, mutable=['batch_stats'])
+  theirs = lambda v, x: flax_norm.apply(v, x, mutable=['batch_stats'])
+  chex.assert_trees_all_close(ours(variables, x), theirs(variables, x), atol=1e-4, rtol=1e-5)
+  gradient = lambda norm: jax.grad(lambda v, x: jnp.sum(norm(v, x)[0] * weights), argnums=(0, 1))(variables, x)
+  chex.assert_trees_all_close(gradient(ours), gradient(theirs), rtol=1e-4, atol=1e-5)

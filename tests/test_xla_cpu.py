@@ -1,8 +1,14 @@
-"""train/xla_cpu.py: the trainer's XLA:CPU flag is added once, never over the user's own choice."""
+"""train/xla_cpu.py: the trainer's XLA:CPU flag and malloc settings, never over the user's own choice."""
 
-import resource
+import os
+import subprocess
+import sys
+
+import pytest
 
 from train import xla_cpu
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_adds_the_flag_to_the_users_flags(monkeypatch):
@@ -28,21 +34,46 @@ def test_leaves_unmeasured_jaxlib_releases_alone(monkeypatch):
   assert 'XLA_FLAGS' not in xla_cpu.os.environ
 
 
-def test_a_steps_temporary_memory_is_reused_instead_of_faulted_in_again():
-  """The setting that conftest (like python -m train) applies: XLA:CPU's per-execution block of
-  temporary buffers comes from the heap again, not from fresh zero-filled pages."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-
-  assert xla_cpu.reuse_freed_memory()  # Linux with glibc, as here and in CI
-  step = jax.jit(lambda x: (x * 2.0) @ jnp.ones(x.shape[1]))  # x * 2 is a temporary the dot reads
-  x = jnp.ones((4096, 4096), jnp.float32)
-  temp_bytes = step.lower(x).compile().memory_analysis().temp_size_in_bytes
-  assert temp_bytes >= 64 * 2**20  # over glibc's 32 MiB mmap threshold, like a ConvNet step's
+# Restarts itself like python -m train, then reports its tunables and the page faults of five
+# executions of a step whose temporary block (64 MiB) is over glibc's mmap threshold.
+_RESTARTING_STEP = """
+import os, resource, sys
+from train import xla_cpu
+print('started', flush=True)
+if sys.argv[1] == 'restart':
+  xla_cpu.restart_with_malloc_tunables()
+import jax, jax.numpy as jnp
+step = jax.jit(lambda x: (x * 2.0) @ jnp.ones(x.shape[1]))  # x * 2 is a temporary the dot reads
+x = jnp.ones((4096, 4096), jnp.float32)
+assert step.lower(x).compile().memory_analysis().temp_size_in_bytes >= 64 * 2**20
+step(x).block_until_ready()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
   step(x).block_until_ready()
-  before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-  for _ in range(5):
-    step(x).block_until_ready()
-  faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-  pages = 5 * temp_bytes // resource.getpagesize()
-  assert faults < pages // 20, f'{faults} page faults for 5 executions of {temp_bytes / 2**20:.0f} MiB temporaries'
+print(os.environ.get('GLIBC_TUNABLES', ''), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _run_step(mode: str, env: dict):
+  out = subprocess.run([sys.executable, '-c', _RESTARTING_STEP, mode], env=env, cwd=REPO,
+                       capture_output=True, text=True, check=True).stdout.split('\n')
+  tunables, faults = out[-2].rsplit(' ', 1)
+  return out.count('started'), tunables, int(faults)
+
+
+def test_restart_with_malloc_tunables_stops_a_steps_page_faults():
+  """The restarted process runs once more with the tunables, and its step's temporary memory is
+  no longer faulted in page by page (64 MiB = 16,384 pages an execution without them)."""
+  env = {key: value for key, value in os.environ.items() if key != 'GLIBC_TUNABLES'}
+  starts, tunables, faults = _run_step('restart', env)
+  assert (starts, tunables) == (2, xla_cpu.MALLOC_TUNABLES)
+  assert faults < 5 * 1000, f'{faults} page faults in 5 executions'
+  starts, tunables, default_faults = _run_step('no restart', env)
+  assert (starts, tunables) == (1, '')
+  assert default_faults > 5 * 10_000, 'glibc no longer maps such blocks afresh: the restart is not needed'
+
+
+def test_restart_keeps_a_users_own_malloc_tunables(monkeypatch):
+  monkeypatch.setenv('GLIBC_TUNABLES', 'glibc.malloc.arena_max=2')
+  monkeypatch.setattr(xla_cpu.os, 'execve', lambda *args: pytest.fail('restarted over the user\'s choice'))
+  xla_cpu.restart_with_malloc_tunables()

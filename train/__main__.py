@@ -86,9 +86,10 @@ def _skip_keras():
 
 
 def main(argv=None):
+  xla_cpu.restart_with_malloc_tunables()
   config = _parse_flags(argv or sys.argv)
   _skip_keras()
-  xla_cpu.configure()
+  xla_cpu.use_fast_convolutions()
   from train import loop  # pylint: disable=import-outside-toplevel  (flag errors stay fast)
   _use_compilation_cache()
   try:

@@ -7,8 +7,8 @@ shapes ConvNet 6.3 instead of 9.0 ms, ResNet-20 371 instead of 385 ms. Dot produ
 elementwise fusions keep YNNPACK, which is faster for them (the LSTM benchmark).
 
 Each execution of a compiled step also allocates its temporary buffers as one block and frees it
-at the end; reuse_freed_memory() keeps glibc from handing that block back to the kernel every
-step.
+at the end; restart_with_malloc_tunables() keeps glibc from handing that block back to the kernel
+every step.
 """
 
 import ctypes
@@ -20,12 +20,6 @@ FAST_CONVOLUTIONS = '--xla_cpu_experimental_ynn_fusion_type=-individual_convolut
 # XLA aborts at start-up on a flag it does not know, so the flag is only set for the jaxlib
 # releases it was measured with (requirements.txt pins one of them).
 MEASURED_JAXLIB = ('0.10.',)
-
-
-def configure() -> None:
-  """Everything below, as `python -m train` runs it: call before JAX's first computation."""
-  use_fast_convolutions()
-  reuse_freed_memory()
 
 
 def use_fast_convolutions() -> None:
@@ -44,29 +38,33 @@ def use_fast_convolutions() -> None:
     os.environ['XLA_FLAGS'] = f'{flags} {FAST_CONVOLUTIONS}'.strip()
 
 
-# glibc's <malloc.h> mallopt parameters.
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-_M_ARENA_MAX = -8
-_NEVER_TRIM = 2**31 - 1
+# glibc reads these only when a process starts. hugetlb=1: transparent huge pages for the heap
+# and for large blocks; mmap_max=0, trim_threshold: freed memory stays in the heap for reuse.
+MALLOC_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296'
 
 
-def reuse_freed_memory() -> bool:
-  """Makes glibc keep freed memory in the process's heap for the next allocation.
+def restart_with_malloc_tunables() -> None:
+  """Re-executes this process, once, with MALLOC_TUNABLES added to GLIBC_TUNABLES.
 
-  glibc serves every allocation over 32 MiB with a fresh mmap and unmaps it when freed. XLA:CPU
-  allocates each step's temporary buffers as one block (60 MB for the MNIST ConvNet at batch
-  128), so the kernel had to map and zero-fill every page of it again on every step: 14,600 page
-  faults, a third of the step's CPU time (bench/README_cnn.md). With mmap off for allocations and
-  the heap's top never trimmed, the block is reused from the heap, as PyTorch's CPU tensors are.
+  Every execution of a compiled XLA:CPU step allocates its temporary buffers as one block (63 MB
+  for the MNIST ConvNet at batch 128) and frees it at the end. glibc hands such blocks back to the
+  kernel, which then maps and zero-fills every 4 KiB page of it again on the next step: 14,600
+  page faults a step, a third of the step's CPU time (bench/README_cnn.md). With these settings
+  freed blocks are reused, and blocks glibc still maps afresh (those over the 64 MiB heap of a
+  worker thread) come in 2 MiB pages: 30-40 faults a step, 34 -> 20 ms for that step.
   The cost: memory the process frees stays with it (its peak RSS does not fall back).
 
-  Returns whether the setting took effect: only with glibc; other C libraries are left alone.
+  Only on Linux with glibc (others have neither the variable nor the problem), and never over
+  a glibc.malloc choice already in GLIBC_TUNABLES (which is also how the restarted process knows
+  it is done). Call it first thing: the process starts again from the same command line.
   """
-  if not sys.platform.startswith('linux'):
-    return False
-  libc = ctypes.CDLL(None)
-  if not hasattr(libc, 'gnu_get_libc_version'):  # musl and others: their mallopt means other things
-    return False
-  return all(libc.mallopt(option, value) for option, value in (
-      (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _NEVER_TRIM), (_M_ARENA_MAX, 1)))
+  tunables = os.environ.get('GLIBC_TUNABLES', '')
+  if not _has_glibc() or 'glibc.malloc.' in tunables:
+    return
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os.execve(sys.executable, sys.orig_argv, dict(os.environ, GLIBC_TUNABLES=':'.join(filter(None, [tunables, MALLOC_TUNABLES]))))
+
+
+def _has_glibc() -> bool:
+  return sys.platform.startswith('linux') and hasattr(ctypes.CDLL(None), 'gnu_get_libc_version')
