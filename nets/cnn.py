@@ -99,8 +99,12 @@ def _patch_or_xla_conv(lhs, rhs, window_strides, padding, **options):
 
 
 def conv_for(inputs):
-  """nn.Conv's `conv_general_dilated` for `inputs`: patches x matmul for few channels, else XLA's."""
-  return _patch_or_xla_conv if inputs.shape[-1] <= FEW_CHANNELS else None
+  """nn.Conv's `conv_general_dilated` for `inputs`: on CPU patches x matmul for few channels, else XLA's.
+
+  GPUs and TPUs keep their own convolutions for every layer: the patches were measured on CPU only.
+  """
+  few = inputs.shape[-1] <= FEW_CHANNELS and jax.default_backend() == 'cpu'
+  return _patch_or_xla_conv if few else None
 
 
 class BatchNorm(nn.Module):
