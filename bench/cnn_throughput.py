@@ -18,7 +18,8 @@
      Linear(head) -> ReLU -> dropout -> Linear(10); AdamW with the config's hyperparameters,
      weight decay on kernels only, global-norm clipping and the warmup-cosine schedule. Measured
      for each --torch-threads value (default: all cores, then 1) in NCHW and channels_last; ours
-     is compared with the faster layout at each thread count.
+     is compared with the faster layout at each thread count. PyTorch runs in a child process of
+     its own (same environment: GLIBC_TUNABLES, threads), driven step for step from here.
      All rows of sections 1-2 are timed in interleaved repeats (median of --repeats timings of
      --steps steps), so load changes on a shared machine hit every row alike.
   3. Input-pipeline overhead, on the project's own 'shapes' dataset (MNIST is not available
@@ -38,6 +39,7 @@ within 5 s of start on a built dataset. Results and what was tried: bench/README
 """
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -58,15 +60,17 @@ MNIST_CLASSES = 10
 
 def parse_args():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
-  parser.add_argument('--steps', type=int, default=20, help='timed steps per repeat')
-  parser.add_argument('--warmup', type=int, default=3, help='untimed steps after the first (compiling) one')
-  parser.add_argument('--repeats', type=int, default=3, help='timings of --steps steps; the median is reported')
+  parser.add_argument('--steps', type=int, default=50, help='timed steps per repeat')
+  parser.add_argument('--warmup', type=int, default=30,
+                      help='untimed steps after the first (compiling) one: until the heap has settled')
+  parser.add_argument('--repeats', type=int, default=5, help='timings of --steps steps; the median is reported')
   parser.add_argument('--batch', type=int, default=128, help='MNIST batch size (sections 1 and 2)')
   parser.add_argument('--torch-threads', default=f'{os.cpu_count()},1',
                       help='comma-separated torch.set_num_threads values to measure (first: the headline)')
   parser.add_argument('--pipeline-steps', type=int, default=100,
                       help='steps per timing in section 3 (short timings drown a 5%% effect in noise)')
   parser.add_argument('--skip-torch', action='store_true', help='no PyTorch comparison')
+  parser.add_argument('--torch-worker', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--skip-pipeline', action='store_true', help='no input-pipeline comparison')
   parser.add_argument('--skip-startup', action='store_true', help='no start-up subprocesses')
   parser.add_argument('--skip-throughput', action='store_true', help='no sections 1 and 2 (only 3 and 4)')
@@ -257,30 +261,76 @@ def torch_stepper(torch, args, config, threads: int, channels_last: bool):
   return run_steps
 
 
-def throughput(args) -> dict:
-  """Sections 1 and 2: steppers built, first steps timed, then all timed in interleaved repeats."""
-  import jax  # pylint: disable=import-outside-toplevel
+def mnist_config(args):
   from configs import mnist_cnn  # pylint: disable=import-outside-toplevel
   config = mnist_cnn.get_config()
   config.batch_size = args.batch
+  return config
+
+
+def torch_worker(args) -> None:
+  """--torch-worker: PyTorch's steppers in a process of their own, on the parent's orders.
+
+  Prints a JSON header (torch's version and each stepper's first-step time, or an error), then
+  for each line 'NAME N' on stdin runs N steps of stepper NAME and prints 'done'. Each framework
+  has a process and a heap of its own, as in real use, so neither one's allocations shape the
+  memory the other's steps get.
+  """
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    print(json.dumps({'error': f'torch does not import ({e})'}), flush=True)
+    return
+  config, steppers, first_step_s = mnist_config(args), {}, {}
+  for threads in (int(t) for t in args.torch_threads.split(',')):
+    for channels_last in (False, True):
+      name = f'PyTorch {threads} thread(s), {"channels_last" if channels_last else "NCHW"}'
+      steppers[name] = torch_stepper(torch, args, config, threads, channels_last)
+      first_step_s[name] = first_step_seconds(steppers[name])
+  print(json.dumps({'version': torch.__version__, 'first_step_s': first_step_s}), flush=True)
+  for line in sys.stdin:
+    name, steps = line.rsplit(' ', 1)
+    steppers[name](int(steps))
+    print('done', flush=True)
+
+
+def torch_steppers(args):
+  """(worker process, its header, {name: run_steps}) for the steppers of a --torch-worker child."""
+  worker = subprocess.Popen([sys.executable, os.path.abspath(__file__), '--torch-worker', '--batch', str(args.batch),
+                             '--torch-threads', args.torch_threads], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=REPO)  # inherits this process's GLIBC_TUNABLES and XLA_FLAGS
+  header = json.loads(worker.stdout.readline())
+
+  def remote(name):
+    def run_steps(n):
+      worker.stdin.write(f'{name} {n}\n')
+      worker.stdin.flush()
+      if worker.stdout.readline().strip() != 'done':
+        raise RuntimeError('the PyTorch worker died')
+    return run_steps
+
+  return worker, header, {name: remote(name) for name in header.get('first_step_s', {})}
+
+
+def throughput(args) -> dict:
+  """Sections 1 and 2: steppers built, first steps timed, then all timed in interleaved repeats."""
+  import jax  # pylint: disable=import-outside-toplevel
+  config = mnist_config(args)
   ours = our_stepper(args, config)
   steppers = {'ours': ours['run_steps']}
   result = {'config': config, 'params': ours['params'], 'first_step_s': {'ours': ours['first_step_s']},
             'rss_after_ours_mib': peak_rss_mib(), 'device_memory': device_memory(jax), 'torch': None}
+  worker = None
   if not args.skip_torch:
-    try:
-      import torch  # pylint: disable=import-outside-toplevel
-    except ImportError as e:
-      result['torch'] = f'skipped: torch does not import ({e})'
-    else:
-      result['torch'] = torch.__version__
-      for threads in (int(t) for t in args.torch_threads.split(',')):
-        for channels_last in (False, True):
-          name = f'PyTorch {threads} thread(s), {"channels_last" if channels_last else "NCHW"}'
-          steppers[name] = torch_stepper(torch, args, config, threads, channels_last)
-          result['first_step_s'][name] = first_step_seconds(steppers[name])
+    worker, header, remote_steppers = torch_steppers(args)
+    result['torch'] = header.get('version', f'skipped: {header.get("error")}')
+    result['first_step_s'].update(header.get('first_step_s', {}))
+    steppers.update(remote_steppers)
   result['seconds'] = interleaved_seconds_per_step(steppers, args)
   result['rss_end_mib'] = peak_rss_mib()
+  if worker:
+    worker.stdin.close()
+    worker.wait()
   return result
 
 
@@ -402,6 +452,8 @@ def startup(args) -> dict:
 
 def main():
   args = parse_args()
+  if args.torch_worker:
+    return torch_worker(args)
   from train import xla_cpu  # pylint: disable=import-outside-toplevel
   if not args.glibc_default_malloc:
     xla_cpu.restart_with_malloc_tunables()  # as python -m train runs; PyTorch shares the process
@@ -432,7 +484,7 @@ def main():
                                           f'{speed["first_step_s"][name]:.2f} s)'))
     rows.append(('ours: peak RSS of the process after ours (incl. TF import)', f'{speed["rss_after_ours_mib"]:.0f} MiB'))
     rows.append(('ours: JAX device memory', speed['device_memory']))
-    rows.append(('peak RSS at the end of sections 1-2 (all steppers)', f'{speed["rss_end_mib"]:.0f} MiB'))
+    rows.append(('ours: peak RSS at the end of sections 1-2', f'{speed["rss_end_mib"]:.0f} MiB'))
     if isinstance(speed['torch'], str) and speed['torch'].startswith('skipped'):
       rows.append(('PyTorch', speed['torch']))
     elif speed['torch'] is None:
