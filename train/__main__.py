@@ -86,7 +86,8 @@ def _skip_keras():
 
 
 def main(argv=None):
-  xla_cpu.restart_with_malloc_tunables()
+  if argv is None:  # the command line itself, not a caller's process, may be started again
+    xla_cpu.restart_with_malloc_tunables()
   config = _parse_flags(argv or sys.argv)
   _skip_keras()
   xla_cpu.use_fast_convolutions()
