@@ -64,8 +64,8 @@ def _patches_3x3(x):
 def conv3x3_few_channels(x, kernel):
   """lax.conv_general_dilated(x, kernel, (1, 1), 'SAME') in NHWC/HWIO, as one matmul over patches.
 
-  XLA:CPU's convolutions run a first layer with 1 or 3 input channels at a few percent of the
-  machine's speed; the [batch*h*w, 9c] patches are small for such inputs, and one matmul forward
+  XLA:CPU's convolutions run a first layer with 1 or 3 input channels at a tenth of the
+  machine's speed (31-39 GFLOP/s here); the [batch*h*w, 9c] patches are small for such inputs, and one matmul forward
   and one for the kernel's gradient (from the saved patches) are faster: the MNIST ConvNet's
   training step is 8% shorter (bench/README_cnn.md).
   """
@@ -112,11 +112,11 @@ class BatchNorm(nn.Module):
 
   The same variables, statistics and results as flax's nn.BatchNorm (its checkpoints load
   unchanged), computed differently: the batch variance comes from the moments of x - shift,
-  summed in one pass, with the running mean as the shift. Flax's one-pass variance
-  E[x^2] - E[x]^2 cancels catastrophically on near-constant channels with a large mean (flat
-  backgrounds) and its two-pass variance reads the activations twice and writes x - mean in
-  full: 11% of the MNIST ConvNet's training step on CPU (bench/README_cnn.md). Shifting by
-  the running mean keeps the cancellation to (mean - running mean)^2, small once training runs.
+  summed in one pass, with the first example's mean as the shift. Flax's one-pass variance
+  E[x^2] - E[x]^2 cancels catastrophically on channels whose mean is large against their spread
+  (flat backgrounds), and its two-pass variance reads the activations twice and writes x - mean
+  in full: 11% of the MNIST ConvNet's training step on CPU (bench/README_cnn.md). A shift near
+  the batch mean keeps what cancels to (mean - shift)^2, of the order of the variance itself.
   """
   momentum: float = 0.9  # running statistic = momentum * running + (1 - momentum) * batch
   epsilon: float = 1e-5
