@@ -54,6 +54,18 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
+def _root_keys(seed):
+  """(initialisation key, training key) from the config's seed.
+
+  The initialisation key is of the 'rbg' kind: its random bits come from XLA's RngBitGenerator
+  instead of threefry's unrolled rounds, which compiles 2x faster (shapes ConvNet: 1.22 -> 0.58 s
+  of every cold start). Its values are deterministic on a given JAX version and backend; the
+  training key stays threefry, whose values are the same everywhere.
+  """
+  init_seed, step_key = jax.random.split(jax.random.key(seed))
+  return jax.random.wrap_key_data(jax.random.bits(init_seed, (4,), jnp.uint32), impl='rbg'), step_key
+
+
 def _build(config):
   task = tasks.make_task(config)
   model = task.make_model(axis_name=steps.PMAP_AXIS if config.parallel == 'pmap' else None)
@@ -116,7 +128,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   tx = optim.make_optimizer(config, config.num_steps)
   # Compiled once each: run eagerly, their handful of jnp ops would compile one by one (~0.3 s).
   learning_rate = jax.jit(optim.learning_rate_schedule(config, config.num_steps))
-  init_key, step_key = jax.jit(lambda seed: tuple(jax.random.split(jax.random.key(seed))))(config.seed)
+  init_key, step_key = jax.jit(_root_keys)(config.seed)
   axis_name = steps.PMAP_AXIS if config.parallel == 'pmap' else None
   parallel = steps.DataParallel(config.parallel,
                                 steps.make_train_step(task, model, tx, step_key, axis_name),
