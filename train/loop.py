@@ -55,15 +55,16 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def _root_keys(seed):
-  """(initialisation key, training key) from the config's seed.
+  """(initialisation key, training key), both seeded by the config's seed.
 
   The initialisation key is of the 'rbg' kind: its random bits come from XLA's RngBitGenerator
   instead of threefry's unrolled rounds, which compiles 2x faster (shapes ConvNet: 1.22 -> 0.58 s
-  of every cold start). Its values are deterministic on a given JAX version and backend; the
-  training key stays threefry, whose values are the same everywhere.
+  of every cold start). Its values are deterministic on a given JAX version and backend. The
+  training key (dropout, noise) stays threefry, whose values are the same everywhere. The two
+  generators share the seed but not an algorithm; seeding both, rather than splitting one key,
+  saves compiling a split (0.1 s).
   """
-  init_seed, step_key = jax.random.split(jax.random.key(seed))
-  return jax.random.wrap_key_data(jax.random.bits(init_seed, (4,), jnp.uint32), impl='rbg'), step_key
+  return jax.random.key(seed, impl='rbg'), jax.random.key(seed)
 
 
 def _build(config):
