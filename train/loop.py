@@ -138,17 +138,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   manager = _checkpoint_manager(workdir, config)
   start_step = manager.latest_step() or 0
   batches = task.train_batches(start_step, jax.process_index(), jax.process_count())
-  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated)
+  # It runs once: XLA's backend optimisations would cost more compile time than they save.
+  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated,
+                 compiler_options={'xla_backend_optimization_level': 0})
   template = getattr(batches, 'template', None)  # zeros shaped like every batch, if they all have one shape
   if template is None:
     first_batch = next(batches)
     state = init(init_key, first_batch)
   else:
-    # Variables depend on the batch's shapes only: compile their initialisation while tf.data
-    # reads the first batch (filling its shuffle buffer), which saves ~0.5 s of every start.
+    # Variables and the step depend on the batch's shapes only: compile both while tf.data reads
+    # the first batch (filling its shuffle buffer, or reading shards into memory).
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
       reading = pool.submit(next, batches)
       state = init(init_key, template)
+      parallel.precompile_train_step(state, template)
       first_batch = reading.result()
   log = writer.MetricsWriter(workdir, config.num_steps, enabled=is_chief)
   if start_step:
