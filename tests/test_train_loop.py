@@ -58,7 +58,7 @@ def test_shapes_convnet_reaches_95_percent_in_two_minutes(shapes_data_dir, tmp_p
   started = time.perf_counter()
   final = loop.train_and_evaluate(config, str(tmp_path))
   seconds = time.perf_counter() - started
-  # Measured 98.6% on the held-out 1000 after 800 steps (13.5 s with the fixture's build, 13:50 UTC).
+  # Measured 97.6% on the held-out 1000 after 800 steps (17 s with the fixture's build, 15:56 UTC).
   assert final['accuracy'] >= 0.95, final
   assert seconds < 120, f'took {seconds:.0f}s'
 
