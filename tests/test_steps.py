@@ -13,8 +13,14 @@ BACKEND_COMPILE_EVENT = '/jax/core/compile/backend_compile_duration'
 
 @pytest.fixture
 def backend_compiles():
-  """A list that collects one entry per XLA compilation while the test runs."""
+  """A list that collects one entry per XLA compilation while the test runs.
+
+  A persistent compilation cache (JAX_COMPILATION_CACHE_DIR) would serve programs without one, so
+  it is off meanwhile.
+  """
   compiled = []
+  persistent = jax.config.jax_enable_compilation_cache
+  jax.config.update('jax_enable_compilation_cache', False)
 
   def listener(event, duration, **kwargs):
     del duration, kwargs
@@ -24,6 +30,7 @@ def backend_compiles():
   jax.monitoring.register_event_duration_secs_listener(listener)
   yield compiled
   jax.monitoring.unregister_event_duration_listener(listener)
+  jax.config.update('jax_enable_compilation_cache', persistent)
 
 
 def _toy_parallel(scale: float) -> steps.DataParallel:
