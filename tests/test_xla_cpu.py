@@ -34,6 +34,22 @@ def test_leaves_unmeasured_jaxlib_releases_alone(monkeypatch):
   assert 'XLA_FLAGS' not in xla_cpu.os.environ
 
 
+def test_run_once_compile_options_compile_and_keep_the_values(monkeypatch):
+  """The options XLA:CPU gets for the initialisation are ones it knows, and they change no value
+  beyond float rounding; other backends and unmeasured jaxlib releases get none."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  options = xla_cpu.run_once_compile_options('cpu')
+  assert options is not None
+  draw = lambda k: jax.random.truncated_normal(k, -2.0, 2.0, (64, 32))
+  key = jax.random.key(0, impl='rbg')
+  np.testing.assert_allclose(np.asarray(jax.jit(draw, compiler_options=options)(key)),
+                             np.asarray(jax.jit(draw)(key)), rtol=1e-5, atol=1e-6)
+  assert xla_cpu.run_once_compile_options('gpu') is None
+  monkeypatch.setattr(xla_cpu.metadata, 'version', lambda name: '0.99.0')
+  assert xla_cpu.run_once_compile_options('cpu') is None
+
+
 # Restarts itself like python -m train, then reports its tunables and the page faults of five
 # executions of a step whose temporary block (64 MiB) is over glibc's mmap threshold.
 _RESTARTING_STEP = """

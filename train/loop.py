@@ -18,7 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from data.errors import UserInputError
-from train import optim, steps, tasks, writer
+from train import optim, steps, tasks, writer, xla_cpu
 
 # Host-side bound on dispatched-but-unfinished steps: simulated CPU devices abort with a
 # rendezvous timeout beyond ~32 queued sharded steps, and it bounds memory everywhere.
@@ -138,11 +138,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   manager = _checkpoint_manager(workdir, config)
   start_step = manager.latest_step() or 0
   batches = task.train_batches(start_step, jax.process_index(), jax.process_count())
-  # It runs once: on CPU, XLA's backend optimisations cost more compile time (0.15-0.3 s) than they
-  # save. Other backends keep their defaults; this was measured on CPU only.
-  run_once = {'xla_backend_optimization_level': 0} if jax.default_backend() == 'cpu' else None
   init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated,
-                 compiler_options=run_once)
+                 compiler_options=xla_cpu.run_once_compile_options(jax.default_backend()))
   template = getattr(batches, 'template', None)  # zeros shaped like every batch, if they all have one shape
   if template is None:
     first_batch = next(batches)
