@@ -30,7 +30,7 @@
   4. Start-up: `python -m train --config configs/shapes_cnn.py --config.num_steps=1` as a
      subprocess, twice, with JAX_COMPILATION_CACHE_DIR pointing at a fresh temporary folder: the
      first run finds the trainer's persistent compilation cache empty (cold), the second finds
-     what the first stored (warm). Each: the trainer's own "first step done X s after start"
+     what the first stored (warm); --startup-runs such pairs, each with its own folder. Each: the trainer's own "first step done X s after start"
      (timed from the start of train_and_evaluate, so without the imports) and the wall time from
      launch to that line.
 
@@ -73,6 +73,7 @@ def parse_args():
   parser.add_argument('--torch-worker', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--skip-pipeline', action='store_true', help='no input-pipeline comparison')
   parser.add_argument('--skip-startup', action='store_true', help='no start-up subprocesses')
+  parser.add_argument('--startup-runs', type=int, default=3, help='cold + warm start-up pairs (section 4)')
   parser.add_argument('--skip-throughput', action='store_true', help='no sections 1 and 2 (only 3 and 4)')
   parser.add_argument('--data-dir', default='/tmp/cnn_bench_tfds',
                       help="TFDS data dir for 'shapes'; built there (~20 s) if absent")
@@ -443,11 +444,22 @@ def run_trainer_once(args, env: dict) -> dict:
 
 
 def startup(args) -> dict:
-  """The trainer as it is, twice on one fresh persistent-compilation-cache folder: cold, then warm."""
-  with tempfile.TemporaryDirectory(prefix='cnn_bench_jax_cache_') as cache:
-    env = {'JAX_COMPILATION_CACHE_DIR': cache}  # the trainer's other cache settings stay its own
-    return {'cold compilation cache': run_trainer_once(args, env),
-            'warm compilation cache': run_trainer_once(args, env)}
+  """The trainer as it is, --startup-runs times twice on a fresh persistent-compilation-cache folder:
+  cold, then warm. Per kind: every run's times, so the spread of a shared machine shows."""
+  runs = {'cold compilation cache': [], 'warm compilation cache': []}
+  for _ in range(args.startup_runs):
+    with tempfile.TemporaryDirectory(prefix='cnn_bench_jax_cache_') as cache:
+      env = {'JAX_COMPILATION_CACHE_DIR': cache}  # the trainer's other cache settings stay its own
+      for kind in runs:
+        runs[kind].append(run_trainer_once(args, env))
+  return runs
+
+
+def _spread(values: list[float]) -> str:
+  """'4.9 s' for one value; 'median 4.9 s (4.6-5.2 s, 3 runs)' for several."""
+  if len(values) == 1:
+    return f'{values[0]:.1f} s'
+  return f'median {statistics.median(values):.1f} s ({min(values):.1f}-{max(values):.1f} s, {len(values)} runs)'
 
 
 # ----------------------------------------------------------------------------------------------
@@ -512,17 +524,17 @@ def main():
                                          f'{pipeline["overhead_pct"]:+.1f}% of medians, '
                                          f'{pipeline["best_overhead_pct"]:+.1f}% of bests  (target <= 5%)')]
   if starts:
-    for name, run in starts.items():
-      rows += [(f'start-up ({name}): trainer\'s "first step done X s after start"', f'{run["trainer_s"]:.1f} s'),
-               (f'start-up ({name}): process launch -> that line', f'{run["wall_s"]:.1f} s  '
-                                                                   f'(whole 1-step run {run["total_s"]:.1f} s)')]
+    for name, runs in starts.items():
+      rows += [(f'start-up ({name}): trainer\'s "first step done X s after start"', _spread([r['trainer_s'] for r in runs])),
+               (f'start-up ({name}): process launch -> that line', _spread([r['wall_s'] for r in runs]) + '  '
+                f'(whole 1-step run {_spread([r["total_s"] for r in runs])})')]
   width = max(len(name) for name, _ in rows)
   print(f'| {"measurement":<{width}} | value')
   print(f'|{"-" * (width + 2)}|------')
   for name, value in rows:
     print(f'| {name:<{width}} | {value}')
   if starts:
-    print(f'\nstart-up command: JAX_COMPILATION_CACHE_DIR=<fresh tmp> {next(iter(starts.values()))["command"]}')
+    print(f'\nstart-up command: JAX_COMPILATION_CACHE_DIR=<fresh tmp> {starts["cold compilation cache"][0]["command"]}')
 
 
 if __name__ == '__main__':
