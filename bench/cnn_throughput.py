@@ -30,9 +30,9 @@
   4. Start-up: `python -m train --config configs/shapes_cnn.py --config.num_steps=1` as a
      subprocess, twice, with JAX_COMPILATION_CACHE_DIR pointing at a fresh temporary folder: the
      first run finds the trainer's persistent compilation cache empty (cold), the second finds
-     what the first stored (warm); --startup-runs such pairs, each with its own folder. Each: the trainer's own "first step done X s after start"
-     (timed from the start of train_and_evaluate, so without the imports) and the wall time from
-     launch to that line.
+     what the first stored (warm); --startup-runs such pairs, each with its own folder. Each: the
+     trainer's own "first step done X s after start" (timed from the start of train_and_evaluate,
+     so without the imports) and the wall time from launch to that line.
 
 Issue targets: ours >= 1.0x PyTorch's images/s (aim 1.3x), pipeline overhead <= 5%, first step
 within 5 s of start on a built dataset. Results and what was tried: bench/README_cnn.md.
@@ -471,7 +471,7 @@ def main():
     return torch_worker(args)
   from train import xla_cpu  # pylint: disable=import-outside-toplevel
   if not args.glibc_default_malloc:
-    xla_cpu.restart_with_malloc_tunables()  # as python -m train runs; PyTorch shares the process
+    xla_cpu.restart_with_malloc_tunables()  # as python -m train runs; the PyTorch worker inherits it
   if args.xla_flags:
     os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {args.xla_flags}".strip()
   xla_cpu.use_fast_convolutions()  # the trainer's own XLA:CPU settings (unless --xla-flags chose others)

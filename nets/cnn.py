@@ -65,9 +65,9 @@ def conv3x3_few_channels(x, kernel):
   """lax.conv_general_dilated(x, kernel, (1, 1), 'SAME') in NHWC/HWIO, as one matmul over patches.
 
   XLA:CPU's convolutions run a first layer with 1 or 3 input channels at a tenth of the
-  machine's speed (31-39 GFLOP/s here); the [batch*h*w, 9c] patches are small for such inputs, and one matmul forward
-  and one for the kernel's gradient (from the saved patches) are faster: the MNIST ConvNet's
-  training step is 8% shorter (bench/README_cnn.md).
+  machine's speed (31-39 GFLOP/s here); the [batch*h*w, 9c] patches are small for such inputs,
+  and one matmul forward and one for the kernel's gradient (from the saved patches) are faster:
+  the MNIST ConvNet's training step is 8% shorter (bench/README_cnn.md).
   """
   return _conv3x3_forward(x, kernel)[0]
 
