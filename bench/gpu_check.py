@@ -4,9 +4,11 @@
 
 For each ConvNet of configs/mnist_cnn.py and configs/cifar10_cnn.py (ResNet-20): the trainer's
 own train step (train.steps.make_train_step, DataParallel 'jit' and 'pmap', train.optim's
-optimizer) on random device-resident batches. Prints the largest parameter difference between the
-'jit' and 'pmap' runs after --steps steps (dropout off: pmap draws per-device masks), and images/s
-of the jit step in float32 and bfloat16.
+optimizer) on random device-resident batches, started as train/loop.py starts it (its root keys,
+the initialisation's compile options, the step compiled ahead of its first call). Prints the
+largest parameter difference between the 'jit' and 'pmap' runs after --steps steps (dropout off:
+pmap draws per-device masks), the seconds to compile the initialisation and the step, whether the
+first call compiled again, and images/s of the jit step in float32 and bfloat16.
 The loss is softmax cross-entropy as in train/tasks/classification.py, restated here because that
 module reads its data through TensorFlow, which accelerator images often lack.
 """
@@ -24,7 +26,12 @@ import optax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import cifar10_cnn, mnist_cnn  # pylint: disable=wrong-import-position
 from nets import cnn  # pylint: disable=wrong-import-position
-from train import optim, steps  # pylint: disable=wrong-import-position
+from train import loop, optim, steps, xla_cpu  # pylint: disable=wrong-import-position
+
+BACKEND_COMPILES = []  # seconds of every XLA compilation since the start
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kwargs: BACKEND_COMPILES.append(seconds)
+    if event == '/jax/core/compile/backend_compile_duration' else None)
 
 
 class RandomImages:
@@ -50,26 +57,37 @@ class RandomImages:
 
 
 def run(config, image_shape, batch_size: int, num_steps: int, parallel: str):
-  """(final params, seconds per step after the first) of `num_steps` steps of `parallel`."""
+  """(final params, seconds per step after the first, start-up facts) of `num_steps` steps."""
   task = RandomImages(config)
   model = task.make_model(steps.PMAP_AXIS if parallel == 'pmap' else None)
   tx = optim.make_optimizer(config, 1000)
-  init_key, step_key = jax.random.split(jax.random.key(0))
+  init_key, step_key = jax.jit(loop._root_keys)(0)  # pylint: disable=protected-access
   data_parallel = steps.DataParallel(parallel, steps.make_train_step(
       task, model, tx, step_key, steps.PMAP_AXIS if parallel == 'pmap' else None), lambda state, batch: {})
   rng = np.random.default_rng(0)
   batches = [{'image': rng.normal(size=(batch_size,) + image_shape).astype(np.float32),
               'label': rng.integers(0, 10, batch_size).astype(np.int32)} for _ in range(4)]
-  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=data_parallel.replicated)
-  state = data_parallel.put_state(init(init_key, batches[0]))
+  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=data_parallel.replicated,
+                 compiler_options=xla_cpu.run_once_compile_options(jax.default_backend()))
+  start = time.perf_counter()
+  state = init(init_key, batches[0])
+  jax.block_until_ready(state)
+  init_s = time.perf_counter() - start
+  start = time.perf_counter()
+  data_parallel.precompile_train_step(state, batches[0])
+  compile_s = time.perf_counter() - start
+  state = data_parallel.put_state(state)
   device_batches = [data_parallel.put_batch(b) for b in batches]
+  compiles_before = len(BACKEND_COMPILES)
   state, metrics = data_parallel.train_step(state, device_batches[0])
   jax.block_until_ready(metrics)
+  startup = {'init_s': init_s, 'step_compile_s': compile_s,
+             'first_call_compiled': len(BACKEND_COMPILES) > compiles_before}
   start = time.perf_counter()
   for step in range(1, num_steps):
     state, metrics = data_parallel.train_step(state, device_batches[step % 4])
   jax.block_until_ready(state)
-  return data_parallel.get_state(state).params, (time.perf_counter() - start) / (num_steps - 1)
+  return data_parallel.get_state(state).params, (time.perf_counter() - start) / (num_steps - 1), startup
 
 
 def main():
@@ -80,18 +98,20 @@ def main():
   for name, config, shape in (('MNIST ConvNet', mnist_cnn.get_config(), (28, 28, 1)),
                               ('ResNet-20', cifar10_cnn.get_config(), (32, 32, 3))):
     batch = config.batch_size  # 128: a multiple of 1, 2, 4 and 8 devices
-    _, jit_s = run(config, shape, batch, args.steps, 'jit')
+    _, jit_s, startup = run(config, shape, batch, args.steps, 'jit')
     # pmap folds the device index into the dropout key, so the two agree only without dropout.
     same = config.copy_and_resolve_references()
     if 'dropout_rate' in same.model:
       same.model.dropout_rate = 0.0
-    jit_params, _ = run(same, shape, batch, args.steps, 'jit')
-    pmap_params, _ = run(same, shape, batch, args.steps, 'pmap')
+    jit_params, _, _ = run(same, shape, batch, args.steps, 'jit')
+    pmap_params, _, _ = run(same, shape, batch, args.steps, 'pmap')
     gap = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(jit_params), jax.tree.leaves(pmap_params)))
     config.compute_dtype = 'bfloat16'
-    _, bf16_s = run(config, shape, batch, args.steps, 'jit')
+    _, bf16_s, _ = run(config, shape, batch, args.steps, 'jit')
     print(f'{name}, batch {batch}: jit vs pmap after {args.steps} steps: max |param difference| {gap:.2e}; '
-          f'float32 {batch / jit_s:,.0f} images/s, bfloat16 {batch / bf16_s:,.0f} images/s', flush=True)
+          f'float32 {batch / jit_s:,.0f} images/s, bfloat16 {batch / bf16_s:,.0f} images/s; '
+          f'initialisation {startup["init_s"]:.2f} s, step compiled ahead in {startup["step_compile_s"]:.2f} s, '
+          f'first call compiled again: {startup["first_call_compiled"]}', flush=True)
 
 
 if __name__ == '__main__':

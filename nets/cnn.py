@@ -90,7 +90,7 @@ def _conv3x3_backward(residuals, grad):
 conv3x3_few_channels.defvjp(_conv3x3_forward, _conv3x3_backward)
 
 
-def _patch_or_xla_conv(lhs, rhs, window_strides, padding, **options):
+def patch_or_xla_conv(lhs, rhs, window_strides, padding, **options):
   """A drop-in lax.conv_general_dilated for nn.Conv: conv3x3_few_channels where it applies."""
   plain = all(options.get(key) in (None, 1, (1, 1)) for key in ('lhs_dilation', 'rhs_dilation', 'feature_group_count'))
   if rhs.shape[:2] == (3, 3) and rhs.ndim == 4 and tuple(window_strides) == (1, 1) and padding == 'SAME' and plain:
@@ -104,7 +104,7 @@ def conv_for(inputs):
   GPUs and TPUs keep their own convolutions for every layer: the patches were measured on CPU only.
   """
   few = inputs.shape[-1] <= FEW_CHANNELS and jax.default_backend() == 'cpu'
-  return _patch_or_xla_conv if few else None
+  return patch_or_xla_conv if few else None
 
 
 class BatchNorm(nn.Module):

@@ -1,10 +1,18 @@
 """Fixtures shared by the test suite."""
 
+import os
+
+import jax
 import pytest
 
 from train import xla_cpu
 
 xla_cpu.use_fast_convolutions()  # what python -m train runs with; before any test starts JAX
+# The tests compare two formulations, or two runs, to float rounding or bit for bit. On a GPU that
+# takes float32 products (XLA's default there is TF32) and deterministic scatter-adds (atomics
+# otherwise); XLA:CPU computes both so anyway.
+os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
+jax.config.update('jax_default_matmul_precision', 'highest')
 
 # Big enough for 95%+ held-out shape accuracy on CPU: configs/shapes_cnn.py measured 98.6% on the
 # 1000 test images after 800 of its 1200 steps. Small enough to build in about 4 CPU seconds.

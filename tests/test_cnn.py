@@ -79,7 +79,7 @@ def test_fast_max_pool_matches_flax_values_and_gradients_including_ties(shape):
 def test_patch_convolution_matches_xla_values_and_gradients(channels):
   x = jax.random.normal(jax.random.key(0), (2, 9, 7, channels))
   weights = jax.random.normal(jax.random.key(1), (2, 9, 7, 5))
-  patched = nn.Conv(5, (3, 3), use_bias=False, conv_general_dilated=cnn.conv_for(x))
+  patched = nn.Conv(5, (3, 3), use_bias=False, conv_general_dilated=cnn.patch_or_xla_conv)
   plain = nn.Conv(5, (3, 3), use_bias=False)
   variables = plain.init(jax.random.key(2), x)
   assert 'conv_general_dilated' not in str(jax.make_jaxpr(patched.apply)(variables, x))  # the matmul path ran
@@ -89,11 +89,12 @@ def test_patch_convolution_matches_xla_values_and_gradients(channels):
 
 
 def test_patch_convolution_only_replaces_what_it_computes():
-  """More channels, strides or another padding go to XLA's convolution, unchanged."""
+  """More channels, strides or another padding, or another backend, go to XLA's convolution, unchanged."""
   few, many = jnp.ones((1, 8, 8, 3)), jnp.ones((1, 8, 8, 4))
   assert cnn.conv_for(many) is None
+  assert cnn.conv_for(few) is (cnn.patch_or_xla_conv if jax.default_backend() == 'cpu' else None)
   for conv in [nn.Conv(4, (3, 3), strides=2), nn.Conv(4, (3, 3), padding='VALID'), nn.Conv(4, (5, 5))]:
-    conv = conv.clone(conv_general_dilated=cnn.conv_for(few))
+    conv = conv.clone(conv_general_dilated=cnn.patch_or_xla_conv)
     assert 'conv_general_dilated' in str(jax.make_jaxpr(conv.init)(jax.random.key(0), few))
 
 
