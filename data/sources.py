@@ -7,13 +7,20 @@ which one they read:
 Shards are contiguous index ranges, so a process that reads shard k of n reads only its slice.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import socket
 from typing import Any
 
-import tensorflow as tf
 import tensorflow_datasets as tfds
+from etils import epy
+
+# TensorFlow (1.5 s to import) loads when a pipeline first uses it, not with this module: the
+# loop builds the task without it and compiles the model meanwhile (train/loop.py).
+with epy.lazy_imports():
+  import tensorflow as tf
 
 from data.errors import UserInputError
 

@@ -6,9 +6,16 @@ compare as 0/1. The kept examples are renumbered 0..n-1 and sharded contiguously
 so the pipelines in data/pipeline.py read a subset exactly as they read a whole split.
 """
 
+from __future__ import annotations
+
 from typing import Any, Mapping, Sequence
 
-import tensorflow as tf
+from etils import epy
+
+# TensorFlow (1.5 s to import) loads when a pipeline first uses it, not with this module: the
+# loop builds the task without it and compiles the model meanwhile (train/loop.py).
+with epy.lazy_imports():
+  import tensorflow as tf
 
 from data.errors import UserInputError
 from data.sources import shard_bounds

@@ -52,7 +52,7 @@ def _state_and_batch(parallel):
 def test_precompiled_train_step_is_not_compiled_again_at_its_first_call(backend_compiles):
   parallel = _toy_parallel(scale=1.25)
   state, batch = _state_and_batch(parallel)
-  parallel.precompile_train_step(state, batch)
+  parallel.lower_train_step(state, batch).compile()
   compiled_ahead = len(backend_compiles)
   new_state, metrics = parallel.train_step(state, parallel.put_batch(batch))
   jax.block_until_ready(metrics)

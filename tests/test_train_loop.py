@@ -3,6 +3,7 @@ divergence handling, training from a local image folder, and the input streams' 
 
 import json
 import os
+import sys
 import time
 
 import chex
@@ -15,8 +16,9 @@ from PIL import Image
 from configs import defaults, mnist_cnn, shapes_cnn, shapes_mlp
 from data import pipeline
 from data.shapes import render
+from tests import spine_runs
 from train import loop
-from train.tasks.classification import preprocess_image
+from train.tasks.classification import ClassificationTask, preprocess_image
 
 
 def _small_run(config, num_steps=6):
@@ -75,7 +77,8 @@ def test_divergence_stops_naming_the_step_and_keeps_the_good_checkpoint(shapes_d
   chex.assert_tree_all_finite(loop.restore(str(tmp_path))[3]['params'])
 
 
-def test_trains_from_a_local_image_folder(tmp_path):
+def _image_folder(tmp_path, counts=(('train', 24), ('test', 10))):
+  """Images of circles and squares, 40 pixels wide, one subfolder per class."""
   rng = np.random.default_rng(0)
   for split, count in (('train', 24), ('test', 10)):
     for index in range(count):
@@ -83,10 +86,55 @@ def test_trains_from_a_local_image_folder(tmp_path):
       example = render.render_example(rng, 40, shape=shape)
       os.makedirs(tmp_path / 'images' / split / shape, exist_ok=True)
       Image.fromarray(example['image']).save(tmp_path / 'images' / split / shape / f'{index}.png')
+  return str(tmp_path / 'images')
+
+
+def test_trains_from_a_local_image_folder(tmp_path):
   config = _small_run(shapes_cnn.get_config())
-  config.data.update(source='image_folder', path=str(tmp_path / 'images'), image_size=(32, 32))
+  config.data.update(source='image_folder', path=_image_folder(tmp_path), image_size=(32, 32))
   final = loop.train_and_evaluate(config, str(tmp_path / 'run'))
   assert np.isfinite(final['loss'])
+
+
+@pytest.mark.parametrize('source', ['tfds', 'image_folder'])
+def test_classification_template_is_shaped_like_its_batches(source, shapes_data_dir, tmp_path):
+  """The loop compiles from the task's template before any data is read; it must match the data."""
+  config = shapes_cnn.get_config()
+  config.update(batch_size=16)
+  config.data.data_dir = shapes_data_dir
+  if source == 'image_folder':  # 40-pixel files, resized on reading
+    config.data.update(source='image_folder', path=_image_folder(tmp_path), image_size=(24, 20))
+  task = ClassificationTask(config)
+  template = task.batch_template(16)
+  batch = next(task.train_batches(0, 0, 1))
+  chex.assert_trees_all_equal_shapes_and_dtypes(template, batch)
+  assert template['image'].shape == ((16, 24, 20, 3) if source == 'image_folder' else (16, 32, 32, 3))
+  assert not any(value.any() for value in template.values())
+
+
+def test_a_template_the_data_contradicts_costs_time_not_correctness(shapes_data_dir, tmp_path, monkeypatch):
+  config = _small_run(shapes_cnn.get_config(), num_steps=2)
+  config.data.data_dir = shapes_data_dir
+  expected = loop.train_and_evaluate(config, str(tmp_path / 'right'))
+  monkeypatch.setattr(ClassificationTask, 'batch_template', lambda self, rows: {
+      'image': np.zeros((rows, 28, 28, 3), np.uint8), 'label': np.zeros((rows,), np.int32)})
+  assert loop.train_and_evaluate(config, str(tmp_path / 'wrong')) == expected
+
+
+def test_an_image_task_is_built_without_importing_tensorflow(shapes_data_dir):
+  """What lets the loop compile while TensorFlow imports (train/loop.py's _start)."""
+  code = f"""
+import sys
+from configs import shapes_cnn
+from train import tasks
+config = shapes_cnn.get_config()
+config.data.data_dir = {shapes_data_dir!r}
+task = tasks.make_task(config)
+task.make_model(), task.batch_template(4)
+assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'
+"""
+  result = spine_runs.run([sys.executable, '-c', code])
+  assert result.returncode == 0, result.stderr[-2000:]
 
 
 class RangeSource:

@@ -92,6 +92,46 @@ def restore(workdir: str, step: int | None = None):
   return config, task, model, restored.variables
 
 
+def _start(task, init, init_key, parallel: steps.DataParallel, start_step: int, local_rows: int):
+  """(initial state, train batches, first batch), XLA compiling while the data starts.
+
+  The variables and the train step depend on the batches' shapes alone. Where the task knows them
+  from the dataset's metadata (or the opened stream does), both are traced here and compiled in a
+  thread while this one opens the stream (TensorFlow's import included) and reads the first batch
+  (filling a shuffle buffer, or reading shards into memory). XLA's compiler runs without Python's
+  lock; tracing and importing need it, so they take turns in this thread instead of contending.
+  """
+  template, batches = task.batch_template(local_rows), None
+  if template is None:
+    batches = task.train_batches(start_step, jax.process_index(), jax.process_count())
+    template = getattr(batches, 'template', None)  # zeros shaped like every batch, if they share one shape
+  if template is None:
+    first_batch = next(batches)
+    return init(init_key, first_batch), batches, first_batch
+  init_lowered = init.lower(init_key, template)
+  step_lowered = parallel.lower_train_step(init_lowered.out_info, template)
+
+  def compile_and_initialise():
+    state = init_lowered.compile()(init_key, template)
+    if step_lowered is not None:
+      step_lowered.compile()  # now in JAX's cache: the step's first call finds it compiled
+    return state
+
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    compiling = pool.submit(compile_and_initialise)
+    batches = batches or task.train_batches(start_step, jax.process_index(), jax.process_count())
+    first_batch = next(batches)
+    state = compiling.result()
+  if not _same_shapes(template, first_batch):  # a wrong template costs time, not correctness
+    state = init(init_key, first_batch)
+  return state, batches, first_batch
+
+
+def _same_shapes(a, b) -> bool:
+  shapes = lambda tree: jax.tree.map(lambda x: (x.shape, np.dtype(x.dtype)), tree)
+  return jax.tree.structure(a) == jax.tree.structure(b) and shapes(a) == shapes(b)
+
+
 def evaluate(task, parallel: steps.DataParallel, state) -> dict[str, float]:
   """Per-example metrics averaged over every example of the eval split."""
   totals = None  # summed on the device: no host round trip per eval batch
@@ -137,21 +177,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   manager = _checkpoint_manager(workdir, config)
   start_step = manager.latest_step() or 0
-  batches = task.train_batches(start_step, jax.process_index(), jax.process_count())
   init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated,
                  compiler_options=xla_cpu.run_once_compile_options(jax.default_backend()))
-  template = getattr(batches, 'template', None)  # zeros shaped like every batch, if they all have one shape
-  if template is None:
-    first_batch = next(batches)
-    state = init(init_key, first_batch)
-  else:
-    # Variables and the step depend on the batch's shapes only: compile both while tf.data reads
-    # the first batch (filling its shuffle buffer, or reading shards into memory).
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-      reading = pool.submit(next, batches)
-      state = init(init_key, template)
-      parallel.precompile_train_step(state, template)
-      first_batch = reading.result()
+  state, batches, first_batch = _start(task, init, init_key, parallel, start_step,
+                                       config.batch_size // jax.process_count())
   log = writer.MetricsWriter(workdir, config.num_steps, enabled=is_chief)
   if start_step:
     state = manager.restore(start_step, args=ocp.args.StandardRestore(_abstract(state, parallel.replicated)))

@@ -101,17 +101,19 @@ class DataParallel:
       self.train_step = jax.pmap(train_step, axis_name=PMAP_AXIS, donate_argnums=0)
       self.eval_step = jax.pmap(eval_step, axis_name=PMAP_AXIS)
 
-  def precompile_train_step(self, state, local_batch) -> None:
-    """Compiles the train step for batches shaped like this process's `local_batch` ('jit' only).
+  def lower_train_step(self, state, local_batch) -> jax.stages.Lowered | None:
+    """The train step traced for `state` (arrays or their shapes) and batches shaped like this
+    process's `local_batch`, in 'jit' mode; None for 'pmap'.
 
-    The step's first call then finds it compiled: the loop does this while the first batch is read.
+    Compiling it puts the program in JAX's cache, so the step's first call finds it compiled:
+    the loop compiles it while the first batch is read.
     """
     if self.parallel != 'jit':
-      return
+      return None
     count = jax.process_count()
     global_batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct((x.shape[0] * count,) + x.shape[1:], x.dtype,
                                                                sharding=self.batch_sharding), local_batch)
-    self.train_step.lower(state, global_batch).compile()
+    return self.train_step.lower(state, global_batch)
 
   def put_batch(self, local_batch):
     """This process's rows -> the global batch (jit) or a [local devices, ...] stack (pmap)."""

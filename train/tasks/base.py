@@ -32,6 +32,16 @@ class Task(abc.ABC):
   def eval_batches(self, process_index: int, process_count: int) -> Iterator[Batch]:
     """Every eval example exactly once over all processes; padded rows have `mask` 0."""
 
+  def batch_template(self, rows: int) -> Batch | None:
+    """Zeros shaped like each of this process's training batches of `rows` rows, or None.
+
+    Known without reading data (from the dataset's metadata), it lets the loop compile the
+    variables and the train step while the input pipeline starts: TensorFlow's import and the
+    first read take as long as the compilations. None: the loop asks the stream instead.
+    """
+    del rows
+    return None
+
   # --- Model. ---
   @abc.abstractmethod
   def make_model(self, axis_name: str | None = None) -> nn.Module:

@@ -1,14 +1,22 @@
 """Image classification: softmax cross-entropy over any image source (TFDS, TFDS folder, image folder)."""
 
+from __future__ import annotations
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
-import tensorflow as tf
+from etils import epy
 
 from data import sources, subsets
 from data.errors import UserInputError
 from nets import cnn
 from train.tasks import base
+
+# TensorFlow (1.5 s to import) loads when a pipeline first uses it, not with this module: the
+# loop builds this task without it and compiles the model meanwhile (train/loop.py).
+with epy.lazy_imports():
+  import tensorflow as tf
 
 
 def num_classes_of(source, label_key: str) -> int:
@@ -19,6 +27,15 @@ def num_classes_of(source, label_key: str) -> int:
     raise UserInputError(f'dataset {source.name!r} has no class-label feature {label_key!r}; '
                          f'set data.label_key to one of {list(source.info.features.keys())}')
   return feature.num_classes
+
+
+def image_shape_of(source, image_key: str) -> tuple[int, ...] | None:
+  """The [height, width, channels] every image of the source has, or None where they differ."""
+  if isinstance(source, sources.ImageFolderSource):
+    return tuple(source.image_size) + (3,)  # decoded to RGB and resized on reading
+  feature = source.info.features[image_key] if image_key in source.info.features else None
+  shape = getattr(feature, 'shape', None)
+  return None if shape is None or None in shape else tuple(shape)
 
 
 def augment_image(image: tf.Tensor, seed: tf.Tensor, train: bool, data_config) -> tf.Tensor:
@@ -56,6 +73,7 @@ class ClassificationTask(base.SourceTask):
     super().__init__(config)
     source = sources.make_source(config.data)
     self.num_classes = num_classes_of(source, config.data.label_key)
+    self.image_shape = image_shape_of(source, config.data.image_key)
     self.source = subsets.maybe_filtered(source, config.data)  # data.keep: a subset, e.g. one position
     self.fields = (config.data.image_key, config.data.label_key)
     self.augments = bool(config.data.augment)
@@ -66,6 +84,11 @@ class ClassificationTask(base.SourceTask):
     data = self.config.data
     return {'image': augment_image(example[data.image_key], seed, train, data),
             'label': tf.cast(example[data.label_key], tf.int32)}
+
+  def batch_template(self, rows):
+    if self.image_shape is None:
+      return None
+    return {'image': np.zeros((rows,) + self.image_shape, np.uint8), 'label': np.zeros((rows,), np.int32)}
 
   def model_inputs(self, batch) -> jax.Array:
     """A batch's images as the model takes them."""
