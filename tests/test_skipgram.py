@@ -13,7 +13,7 @@ from configs import skipgram_planted
 from data import word_vectors
 from data.corpus import build, pairs, planted
 from nets import skipgram
-from train import loop, neighbors, word_eval
+from train import loop, neighbors, tasks, word_eval
 from train.tasks.skipgram import sgns_sgd_step
 
 
@@ -120,3 +120,11 @@ def test_resumed_run_ends_bit_identical(tmp_path):
   loop.train_and_evaluate(config, resumed)
   np.testing.assert_array_equal(word_vectors.load(f'{resumed}/vectors.txt')[1],
                                 word_vectors.load(f'{full}/vectors.txt')[1])
+
+
+def test_batch_template_is_shaped_like_the_training_batches():
+  """The loop compiles the update from the template while the first pairs are cut."""
+  config = _planted_config(num_sentences=500)
+  task = tasks.make_task(config)
+  batch = next(task.train_batches(0, 0, 1))
+  chex.assert_trees_all_equal_shapes_and_dtypes(task.batch_template(config.batch_size), batch)

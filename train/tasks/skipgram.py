@@ -123,6 +123,11 @@ class SkipGramTask(base.Task):
                                         seed=self.config.seed, start_batch=start_step):
       yield {k: v[rows] for k, v in batch.items()}
 
+  def batch_template(self, rows):
+    negatives = self.config.data.negatives
+    return {'center': np.zeros((rows,), np.int32), 'context': np.zeros((rows,), np.int32),
+            'negatives': np.zeros((rows, negatives), np.int32)}
+
   @functools.cached_property
   def _eval_pairs(self) -> dict[str, np.ndarray]:
     """Up to data.eval_pairs fixed pairs with fixed negatives, drawn as in training, from the first
