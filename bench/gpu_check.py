@@ -74,7 +74,9 @@ def run(config, image_shape, batch_size: int, num_steps: int, parallel: str):
   jax.block_until_ready(state)
   init_s = time.perf_counter() - start
   start = time.perf_counter()
-  data_parallel.lower_train_step(state, batches[0]).compile()
+  lowered = data_parallel.lower_train_step(state, batches[0])  # None under pmap
+  if lowered is not None:
+    lowered.compile()
   compile_s = time.perf_counter() - start
   state = data_parallel.put_state(state)
   device_batches = [data_parallel.put_batch(b) for b in batches]
