@@ -125,10 +125,10 @@ def first_step_seconds(run_steps) -> float:
 def build_trainer(config, task):
   """(parallel, model, tx, init key) exactly as train.loop.train_and_evaluate builds them."""
   import jax  # pylint: disable=import-outside-toplevel
-  from train import optim, steps  # pylint: disable=import-outside-toplevel
+  from train import loop, optim, steps  # pylint: disable=import-outside-toplevel
   model = task.make_model(axis_name=None)
   tx = optim.make_optimizer(config, config.num_steps)
-  init_key, step_key = jax.random.split(jax.random.key(config.seed))
+  init_key, step_key = jax.jit(loop._root_keys)(config.seed)  # pylint: disable=protected-access
   parallel = steps.DataParallel('jit', steps.make_train_step(task, model, tx, step_key),
                                 steps.make_eval_step(task, model))
   return parallel, model, tx, init_key
@@ -178,7 +178,7 @@ def our_stepper(args, config) -> dict:
   host_batch = random_mnist_batch(args.batch)
   state = init_state(parallel, task, model, tx, init_key, host_batch)
   params = sum(x.size for x in jax.tree.leaves(state.params))
-  device_batch = parallel.put_batch(host_batch)
+  device_batch = jax.device_put(host_batch, parallel.batch_sharding)
   holder = [state]
 
   def run_steps(n):
@@ -356,7 +356,7 @@ def pipeline_overhead(args) -> dict:
   state = init_state(parallel, task, model, tx, init_key, first_batch)
   # Device-resident batches, cycled: several rather than one, since steps that see a single batch
   # over and over drift from what real training computes.
-  resident = [parallel.put_batch(first_batch)] + [parallel.put_batch(next(batches)) for _ in range(15)]
+  resident = [jax.device_put(batch, parallel.batch_sharding) for batch in [first_batch] + [next(batches) for _ in range(15)]]
   holder = [state]
 
   def fed(n):
@@ -393,7 +393,7 @@ def pipeline_overhead(args) -> dict:
   # The host's own cost per batch with no training beside it: an upper bound on what the pipeline
   # adds where nothing overlaps, and far less noisy than the difference of two step rates.
   start = time.perf_counter()
-  jax.block_until_ready([parallel.put_batch(next(batches)) for _ in range(args.steps)])
+  jax.block_until_ready([jax.device_put(next(batches), parallel.batch_sharding) for _ in range(args.steps)])
   host_ms = 1e3 * (time.perf_counter() - start) / args.steps
   return {'host_ms_per_batch': host_ms, 'resident_ms_per_step': 1e3 * resident_s,
           'batch': config.batch_size, 'stages': tuple(config.model.stage_features),
@@ -517,7 +517,7 @@ def main():
               f'{pipeline["fed_steps_per_s"]:.1f}  (best of {pipeline["pairs"]}: {pipeline["fed_best"]:.1f})'),
              (f'{what}: steps/s, 16 resident batches cycled',
               f'{pipeline["resident_steps_per_s"]:.1f}  (best of {pipeline["pairs"]}: {pipeline["resident_best"]:.1f})'),
-             ('host time per batch alone (next + put_batch, no training)',
+             ('host time per batch alone (next + device_put, no training)',
               f'{pipeline["host_ms_per_batch"]:.1f} ms = {100 * pipeline["host_ms_per_batch"] / pipeline["resident_ms_per_step"]:.1f}% '
               f'of a resident step ({pipeline["resident_ms_per_step"]:.0f} ms)'),
              ('input-pipeline overhead', f'{pipeline["paired_overhead_pct"]:+.1f}% median of the pairs\' ratios, '

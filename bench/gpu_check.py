@@ -79,7 +79,8 @@ def run(config, image_shape, batch_size: int, num_steps: int, parallel: str):
     lowered.compile()
   compile_s = time.perf_counter() - start
   state = data_parallel.put_state(state)
-  device_batches = [data_parallel.put_batch(b) for b in batches]
+  device_batches = [jax.device_put(b, data_parallel.batch_sharding) if parallel == 'jit' else data_parallel.put_batch(b)
+                    for b in batches]
   compiles_before = len(BACKEND_COMPILES)
   state, metrics = data_parallel.train_step(state, device_batches[0])
   jax.block_until_ready(metrics)
