@@ -60,6 +60,21 @@ def test_padding_does_not_change_the_real_part(cell):
     np.testing.assert_array_equal(outputs[row, length:], 0)
 
 
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_time_major_is_the_same_recurrence_transposed(cell):
+  lengths = np.array([TIME, 4, 1])
+  inputs = random_inputs()
+  mask = jnp.arange(TIME)[None, :] < lengths[:, None]
+  batch_major = rnn.RNNEncoder(cell, FEATURES, num_layers=2, bidirectional=True)
+  time_major = batch_major.clone(time_major=True)
+  variables = batch_major.init(jax.random.key(2), inputs, mask)
+  outputs, finals = batch_major.apply(variables, inputs, mask)
+  outputs_t, finals_t = time_major.apply(variables, inputs.swapaxes(0, 1), mask.T)  # the same parameters
+  chex.assert_shape(outputs_t, (TIME, BATCH, 2 * FEATURES))
+  chex.assert_trees_all_close(outputs_t.swapaxes(0, 1), outputs, atol=1e-6)
+  chex.assert_trees_all_close(finals_t, finals, atol=1e-6)
+
+
 def test_state_is_carried_between_steps():
   """The output at a step depends on earlier inputs (a cell without memory would fail this)."""
   inputs = random_inputs()
