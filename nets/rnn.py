@@ -17,7 +17,7 @@ leaves the initial state untouched, and the real tokens are then read from last 
 With `time_major=True` the inputs, mask and outputs are [time, batch, ...]: the scan then slices
 them as they lie, where batch-major arrays are transposed on the way in and out (and their
 gradients on the way back). `TextClassifier` embeds the transposed token ids, so its LSTM runs
-time-major without transposing anything large: 4-5% faster training steps on CPU
+time-major without transposing anything large: 4-6% faster training steps on CPU
 (bench/README_rnn.md).
 
 `TextClassifier` (embedding -> encoder -> pooling -> classifier), `BagOfWordsClassifier` (the

@@ -101,9 +101,12 @@ def _start(task, init, init_key, parallel: steps.DataParallel, start_step: int, 
   (filling a shuffle buffer, or reading shards into memory). XLA's compiler runs without Python's
   lock; tracing and importing need it, so they take turns in this thread instead of contending.
   """
+  def open_stream():
+    return task.train_batches(start_step, jax.process_index(), jax.process_count())
+
   template, batches = task.batch_template(local_rows), None
   if template is None:
-    batches = task.train_batches(start_step, jax.process_index(), jax.process_count())
+    batches = open_stream()
     template = getattr(batches, 'template', None)  # zeros shaped like every batch, if they share one shape
   if template is None:
     first_batch = next(batches)
@@ -119,7 +122,7 @@ def _start(task, init, init_key, parallel: steps.DataParallel, start_step: int, 
 
   with concurrent.futures.ThreadPoolExecutor(1) as pool:
     compiling = pool.submit(compile_and_initialise)
-    batches = batches or task.train_batches(start_step, jax.process_index(), jax.process_count())
+    batches = batches or open_stream()
     first_batch = next(batches)
     state = compiling.result()
   if not _same_shapes(template, first_batch):  # a wrong template costs time, not correctness
