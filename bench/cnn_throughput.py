@@ -135,10 +135,9 @@ def build_trainer(config, task):
 
 
 def init_state(parallel, task, model, tx, init_key, host_batch):
-  """The loop's initial state: create_state jitted onto the replicated sharding."""
-  import jax  # pylint: disable=import-outside-toplevel
+  """The loop's initial state, as its init program makes it."""
   from train import steps  # pylint: disable=import-outside-toplevel
-  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated)
+  init = steps.make_init(task, model, tx, parallel.replicated)
   return parallel.put_state(init(init_key, host_batch))
 
 

@@ -26,7 +26,7 @@ import optax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import cifar10_cnn, mnist_cnn  # pylint: disable=wrong-import-position
 from nets import cnn  # pylint: disable=wrong-import-position
-from train import loop, optim, steps, xla_cpu  # pylint: disable=wrong-import-position
+from train import loop, optim, steps  # pylint: disable=wrong-import-position
 
 BACKEND_COMPILES = []  # seconds of every XLA compilation since the start
 jax.monitoring.register_event_duration_secs_listener(
@@ -67,8 +67,7 @@ def run(config, image_shape, batch_size: int, num_steps: int, parallel: str):
   rng = np.random.default_rng(0)
   batches = [{'image': rng.normal(size=(batch_size,) + image_shape).astype(np.float32),
               'label': rng.integers(0, 10, batch_size).astype(np.int32)} for _ in range(4)]
-  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=data_parallel.replicated,
-                 compiler_options=xla_cpu.run_once_compile_options(jax.default_backend()))
+  init = steps.make_init(task, model, tx, data_parallel.replicated)
   start = time.perf_counter()
   state = init(init_key, batches[0])
   jax.block_until_ready(state)

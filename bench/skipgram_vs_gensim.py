@@ -71,7 +71,7 @@ def run_ours(corpus: str, workdir: str, seed: int) -> dict:
   # last update (the final evaluation starts); our compilations fall inside it.
   marks = {}
   make_task, evaluate = tasks.make_task, loop.evaluate
-  tasks.make_task = lambda config: (make_task(config), marks.setdefault('trained', time.perf_counter()))[0]
+  tasks.make_task = lambda config: (make_task(config), marks.setdefault('vocabulary_built', time.perf_counter()))[0]
   loop.evaluate = lambda *args: (marks.setdefault('updated', time.perf_counter()), evaluate(*args))[1]
   config = skipgram_text.get_config()
   config.seed = seed
@@ -83,7 +83,7 @@ def run_ours(corpus: str, workdir: str, seed: int) -> dict:
   shutil.rmtree(run_dir, ignore_errors=True)  # a leftover checkpoint would make the loop resume, not train
   started = time.perf_counter()
   loop.train_and_evaluate(config, run_dir)
-  return {'wall_s': time.perf_counter() - started, 'train_s': marks['updated'] - marks['trained'],
+  return {'wall_s': time.perf_counter() - started, 'train_s': marks['updated'] - marks['vocabulary_built'],
           'vectors': os.path.join(run_dir, 'vectors.txt')}
 
 
@@ -145,14 +145,13 @@ def main():
   tokens = runs['gensim'][0]['tokens']
   summary = {}
   for system, results in runs.items():
-    walls = sorted(r['wall_s'] for r in results)
     summary[system] = {k: float(np.mean([r[k] for r in results])) for k in results[0]
                        if k not in ('vectors', 'tokens', 'wall_s', 'train_s')}
-    train_s = sorted(r['train_s'] for r in results)
-    summary[system].update({'wall_s best': walls[0], 'wall_s median': float(np.median(walls)),
-                            'words/s (best wall)': SETTINGS['epochs'] * tokens / walls[0],
-                            'training s best': train_s[0], 'training s median': float(np.median(train_s)),
-                            'training words/s (best)': SETTINGS['epochs'] * tokens / train_s[0]})
+    for key, name, rate in (('wall_s', 'wall_s', 'words/s (best wall)'),
+                            ('train_s', 'training s', 'training words/s (best)')):
+      seconds = sorted(r[key] for r in results)
+      summary[system].update({f'{name} best': seconds[0], f'{name} median': float(np.median(seconds)),
+                              rate: SETTINGS['epochs'] * tokens / seconds[0]})
   print(f'corpus {args.corpus}: {tokens:,} tokens; settings {SETTINGS}; {args.repeats} runs each '
         f'(seeds {args.seed}..{args.seed + args.repeats - 1}), interleaved')
   print('training: gensim\'s train() call; ours from the vocabulary built to the last update '

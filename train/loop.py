@@ -18,7 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from data.errors import UserInputError
-from train import optim, steps, tasks, writer, xla_cpu
+from train import optim, steps, tasks, writer
 
 # Host-side bound on dispatched-but-unfinished steps: simulated CPU devices abort with a
 # rendezvous timeout beyond ~32 queued sharded steps, and it bounds memory everywhere.
@@ -180,8 +180,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   manager = _checkpoint_manager(workdir, config)
   start_step = manager.latest_step() or 0
-  init = jax.jit(lambda k, b: steps.create_state(task, model, tx, k, b), out_shardings=parallel.replicated,
-                 compiler_options=xla_cpu.run_once_compile_options(jax.default_backend()))
+  init = steps.make_init(task, model, tx, parallel.replicated)
   state, batches, first_batch = _start(task, init, init_key, parallel, start_step,
                                        config.batch_size // jax.process_count())
   log = writer.MetricsWriter(workdir, config.num_steps, enabled=is_chief)

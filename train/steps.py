@@ -17,6 +17,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from train import xla_cpu
+
 PMAP_AXIS = 'batch'
 
 
@@ -36,6 +38,12 @@ def create_state(task, model, tx, rng, batch) -> TrainState:
   variables = dict(task.init_variables(model, rng, batch))
   params = variables.pop('params')
   return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), variables)
+
+
+def make_init(task, model, tx, sharding) -> Callable:
+  """(key, batch) -> the initial TrainState on `sharding`, compiled as a program that runs once."""
+  return jax.jit(lambda rng, batch: create_state(task, model, tx, rng, batch), out_shardings=sharding,
+                 compiler_options=xla_cpu.run_once_compile_options(jax.default_backend()))
 
 
 def make_train_step(task, model, tx, base_key: jax.Array, axis_name: str | None = None) -> Callable:
