@@ -1,5 +1,9 @@
 """Shapes, dtypes and compiled-vs-eager agreement of the image classifiers in nets/cnn.py."""
 
+import subprocess
+import sys
+import textwrap
+
 import chex
 import flax.linen as nn
 import jax
@@ -7,6 +11,7 @@ import jax.numpy as jnp
 import pytest
 
 from nets import cnn
+from tests import spine_runs
 
 IMAGES = jnp.linspace(0.0, 1.0, 2 * 32 * 32 * 3).reshape((2, 32, 32, 3))
 
@@ -112,3 +117,84 @@ def test_one_pass_batchnorm_matches_flax_two_pass(mean, spread):
   chex.assert_trees_all_close(ours(variables, x), theirs(variables, x), atol=1e-4, rtol=1e-5)
   gradient = lambda norm: jax.grad(lambda v, x: jnp.sum(norm(v, x)[0] * weights), argnums=(0, 1))(variables, x)
   chex.assert_trees_all_close(gradient(ours), gradient(theirs), rtol=1e-4, atol=1e-5)
+
+
+def _unfused_batch_norm_relu_max_pool(x, scale, bias, axis_name=None):
+  mean, var = cnn.batch_moments(x, axis_name)
+  return cnn.max_pool_2x2(nn.relu((x - mean) * (scale * jax.lax.rsqrt(var + 1e-5)) + bias)), mean, var
+
+
+def _fused_batch_norm_relu_max_pool(x, scale, bias, axis_name=None):
+  return cnn.batch_norm_relu_max_pool(x, scale, bias, 1e-5, axis_name)
+
+
+def _pooling_loss(step, shape, channels):
+  """sum(step's pooled map, mean and variance times fixed random weights): every output's gradient counts."""
+  pooled_shape = (shape[0], shape[1] // 2, shape[2] // 2, channels)
+  weights = [jax.random.normal(jax.random.key(k), s) for k, s in enumerate([pooled_shape, (channels,), (channels,)])]
+  return lambda *args: sum(jnp.sum(out * w) for out, w in zip(step(*args), weights))
+
+
+@pytest.mark.parametrize('shape', [(8, 10, 12), (4, 7, 9)])
+def test_fused_batch_norm_relu_max_pool_matches_the_three_steps(shape):
+  # Rounded inputs hold tied maxima; the scales include a negative one (windows' minima become
+  # maxima) and zero (every element of a window ties).
+  x = jnp.round(jax.random.normal(jax.random.key(0), shape + (5,)) * 4) / 2 + 1
+  scale = jnp.array([1.0, -0.5, 2.0, 0.0, 0.7])
+  bias = jnp.array([0.1, 0.2, -0.3, 0.5, 0.0])
+  fused, unfused = _fused_batch_norm_relu_max_pool(x, scale, bias), _unfused_batch_norm_relu_max_pool(x, scale, bias)
+  chex.assert_trees_all_close(fused, unfused, atol=1e-6)
+  gradients = [jax.grad(_pooling_loss(step, x.shape, 5), argnums=(0, 1, 2))(x, scale, bias)
+               for step in (_fused_batch_norm_relu_max_pool, _unfused_batch_norm_relu_max_pool)]
+  chex.assert_trees_all_close(*gradients, atol=2e-5)
+
+
+def test_batchnorm_with_relu_max_pool_matches_the_three_steps_in_training_and_evaluation():
+  x = 3 + jax.random.normal(jax.random.key(0), (4, 6, 6, 8))
+  norm = cnn.BatchNorm()
+  variables = norm.init(jax.random.key(1), x, use_running_average=False)
+  variables = {'params': {'scale': jnp.linspace(-1, 2, 8), 'bias': jnp.linspace(0.5, -0.5, 8)},
+               'batch_stats': variables['batch_stats']}
+
+  def fused(v, train):
+    return norm.apply(v, x, not train, relu_max_pool=True, mutable=['batch_stats'])
+
+  def three_steps(v, train):
+    y, stats = norm.apply(v, x, not train, mutable=['batch_stats'])
+    return cnn.max_pool_2x2(nn.relu(y)), stats
+
+  for train in (True, False):
+    chex.assert_trees_all_close(fused(variables, train), three_steps(variables, train), atol=1e-6)
+  weights = jax.random.normal(jax.random.key(2), (4, 3, 3, 8))
+  gradient = lambda f: jax.grad(lambda v: jnp.sum(f(v, True)[0] * weights))(variables)
+  chex.assert_trees_all_close(gradient(fused), gradient(three_steps), atol=1e-5)
+  jaxpr = str(jax.make_jaxpr(lambda v: fused(v, True))(variables))
+  assert ('batch_norm_relu_max_pool' in jaxpr) == (jax.default_backend() == 'cpu')
+
+
+def test_fused_batch_norm_relu_max_pool_under_pmap_spans_the_whole_batch():
+  """On 4 simulated devices, each holding a quarter of the batch, the statistics and every
+  gradient are those of the whole batch on one device (a fresh process: the device count is
+  fixed when JAX starts)."""
+  script = textwrap.dedent('''
+      import chex, jax, jax.numpy as jnp
+      from tests import test_cnn
+      x = jax.random.normal(jax.random.key(0), (8, 6, 10, 5)) + 2
+      scale, bias = jnp.linspace(-1, 1, 5), jnp.linspace(0, 0.5, 5)
+      whole = jax.grad(test_cnn._pooling_loss(test_cnn._unfused_batch_norm_relu_max_pool, x.shape, 5),
+                       argnums=(0, 1, 2))(x, scale, bias)
+
+      def on_devices(x, scale, bias):
+        shards = jax.pmap(lambda s: test_cnn._fused_batch_norm_relu_max_pool(s, scale, bias, 'devices'),
+                          axis_name='devices')(x.reshape(4, 2, *x.shape[1:]))
+        pooled, mean, var = shards
+        return pooled.reshape(8, *pooled.shape[2:]), mean[0], var[0]
+
+      sharded = jax.grad(test_cnn._pooling_loss(on_devices, x.shape, 5), argnums=(0, 1, 2))(x, scale, bias)
+      chex.assert_trees_all_close(sharded, whole, atol=2e-5)
+      print('same gradients on', jax.device_count(), 'devices')
+  ''')
+  result = subprocess.run([sys.executable, '-c', script], cwd=spine_runs.ROOT, env=spine_runs.environment(4),
+                          capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 0, result.stderr
+  assert 'same gradients on 4 devices' in result.stdout
