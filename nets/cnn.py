@@ -137,12 +137,14 @@ def batch_moments(x, axis_name: str | None = None):
   shift = jax.lax.stop_gradient(x[0].reshape(-1, x.shape[-1]).mean(0))
   if axis_name is not None:
     shift = jax.lax.pmean(shift, axis_name)  # the same on every device
-  shifted = x - shift
   axes = tuple(range(x.ndim - 1))
-  moments = jnp.stack([shifted.mean(axes), jnp.square(shifted).mean(axes)])
+  # Each sum reads x alone: with x - shift shared by both, XLA:CPU writes it out in full and the
+  # two sums take 3x as long (MNIST ConvNet, first layer: 0.93-1.26 ms against 0.33 ms).
+  moments = jnp.stack([x.mean(axes), jnp.square(x - shift).mean(axes)])
   if axis_name is not None:
     moments = jax.lax.pmean(moments, axis_name)
-  return shift + moments[0], jnp.maximum(0.0, moments[1] - jnp.square(moments[0]))
+  mean, shifted_square = moments
+  return mean, jnp.maximum(0.0, shifted_square - jnp.square(mean - shift))
 
 
 def _pool_corners(x):
