@@ -48,6 +48,14 @@ def test_bfloat16_compute_keeps_float32_params():
   assert state['intermediates']['stage0'][0].dtype == jnp.bfloat16
   assert model.apply(variables, IMAGES).dtype == jnp.float32
 
+  def loss(params):  # training: the fused BatchNorm -> ReLU -> pool step on CPU, in bfloat16 activations
+    logits, _ = model.apply(dict(variables, params=params), IMAGES, train=True, mutable=['batch_stats'])
+    return logits.sum()
+
+  gradients = jax.grad(loss)(variables['params'])
+  chex.assert_trees_all_equal_dtypes(gradients, variables['params'])
+  chex.assert_tree_all_finite(gradients)
+
 
 def test_batchnorm_updates_statistics_only_in_training():
   model = cnn.ResNet(num_classes=3, blocks_per_stage=(1,), stage_features=(8,))
