@@ -124,14 +124,14 @@ def conv_for(inputs):
 
 
 def batch_moments(x, axis_name: str | None = None):
-  """(mean, variance) of x over all axes but the last, in float32, from one pass over x - shift.
+  """(mean, variance) of x over all axes but the last, in float32; the variance from E[(x - shift)^2].
 
   Flax's one-pass variance E[x^2] - E[x]^2 cancels catastrophically on channels whose mean is
   large against their spread (flat backgrounds), and its two-pass variance reads the activations
   twice and writes x - mean in full: 11% of the MNIST ConvNet's training step on CPU
   (bench/README_cnn.md). The first example's mean is the shift: near the batch mean, it keeps
-  what cancels to (mean - shift)^2, of the order of the variance itself. Under pmap
-  (`axis_name`) the moments span every device's batch.
+  what cancels in E[(x - shift)^2] - (mean - shift)^2 to the order of the variance itself. Under
+  pmap (`axis_name`) the moments span every device's batch.
   """
   x = x.astype(jnp.float32)
   shift = jax.lax.stop_gradient(x[0].reshape(-1, x.shape[-1]).mean(0))
@@ -226,7 +226,7 @@ batch_norm_relu_max_pool.defvjp(_batch_norm_relu_max_pool_forward, _batch_norm_r
 
 
 class BatchNorm(nn.Module):
-  """Batch normalisation over all axes but the last (Ioffe & Szegedy 2015), one pass over the data.
+  """Batch normalisation over all axes but the last (Ioffe & Szegedy 2015).
 
   The same variables, statistics and results as flax's nn.BatchNorm (its checkpoints load
   unchanged), with the moments of `batch_moments`. `relu_max_pool=True` returns
