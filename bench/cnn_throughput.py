@@ -473,7 +473,7 @@ def main():
     xla_cpu.restart_with_malloc_tunables()  # as python -m train runs; the PyTorch worker inherits it
   if args.xla_flags:
     os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {args.xla_flags}".strip()
-  xla_cpu.use_fast_convolutions()  # the trainer's own XLA:CPU settings (unless --xla-flags chose others)
+  xla_cpu.use_measured_flags()  # the trainer's own XLA:CPU settings (unless --xla-flags chose others)
   import jax  # pylint: disable=import-outside-toplevel  (after XLA_FLAGS is set)
   load_before = os.getloadavg()
   speed = None if args.skip_throughput else throughput(args)

@@ -130,7 +130,7 @@ def main():
   args = parser.parse_args()
   if not args.glibc_default_malloc:
     xla_cpu.restart_with_malloc_tunables()  # as python -m train runs (PyTorch shares the process)
-  xla_cpu.use_fast_convolutions()  # the trainer's XLA:CPU settings (before JAX's first computation)
+  xla_cpu.use_measured_flags()  # the trainer's XLA:CPU settings (before JAX's first computation)
 
   try:
     import torch  # pylint: disable=import-outside-toplevel

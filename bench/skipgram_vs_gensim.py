@@ -127,7 +127,7 @@ def main():
   args = parser.parse_args()
   from train import xla_cpu  # pylint: disable=import-outside-toplevel
   xla_cpu.restart_with_malloc_tunables()  # as python -m train runs; children (gensim too) inherit it
-  xla_cpu.use_fast_convolutions()  # the trainer's XLA:CPU settings, for its child processes too
+  xla_cpu.use_measured_flags()  # the trainer's XLA:CPU settings, for its child processes too
   if args.child:
     return child(args)
 

@@ -7,7 +7,7 @@ import pytest
 
 from train import xla_cpu
 
-xla_cpu.use_fast_convolutions()  # what python -m train runs with; before any test starts JAX
+xla_cpu.use_measured_flags()  # what python -m train runs with; before any test starts JAX
 # The tests compare two formulations, or two runs, to float rounding or bit for bit. On a GPU that
 # takes float32 products (XLA's default there is TF32) and deterministic scatter-adds (atomics
 # otherwise); XLA:CPU computes both so anyway.

@@ -11,26 +11,43 @@ from train import xla_cpu
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_adds_the_flag_to_the_users_flags(monkeypatch):
+@pytest.mark.parametrize('avx512', [True, False])
+def test_adds_the_flags_to_the_users_flags(monkeypatch, avx512):
   monkeypatch.setattr(xla_cpu.metadata, 'version', lambda name: '0.10.2')
+  monkeypatch.setattr(xla_cpu, '_has_avx512', lambda: avx512)
   monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
-  xla_cpu.use_fast_convolutions()
-  xla_cpu.use_fast_convolutions()
-  assert xla_cpu.os.environ['XLA_FLAGS'] == f'--xla_force_host_platform_device_count=8 {xla_cpu.FAST_CONVOLUTIONS}'
+  xla_cpu.use_measured_flags()
+  xla_cpu.use_measured_flags()
+  wide = f' {xla_cpu.WIDE_VECTORS}' if avx512 else ''
+  assert xla_cpu.os.environ['XLA_FLAGS'] == f'--xla_force_host_platform_device_count=8 {xla_cpu.FAST_CONVOLUTIONS}{wide}'
 
 
-def test_keeps_a_users_own_ynn_choice(monkeypatch):
+def test_keeps_a_users_own_choices(monkeypatch):
   monkeypatch.setattr(xla_cpu.metadata, 'version', lambda name: '0.10.2')
+  monkeypatch.setattr(xla_cpu, '_has_avx512', lambda: True)
   monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type=dot')
-  xla_cpu.use_fast_convolutions()
-  assert xla_cpu.os.environ['XLA_FLAGS'] == '--xla_cpu_experimental_ynn_fusion_type=dot'
+  xla_cpu.use_measured_flags()
+  assert xla_cpu.os.environ['XLA_FLAGS'] == f'--xla_cpu_experimental_ynn_fusion_type=dot {xla_cpu.WIDE_VECTORS}'
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_prefer_vector_width=256')
+  xla_cpu.use_measured_flags()
+  assert xla_cpu.os.environ['XLA_FLAGS'] == f'--xla_cpu_prefer_vector_width=256 {xla_cpu.FAST_CONVOLUTIONS}'
+
+
+def test_wide_vectors_only_where_the_cpu_has_them():
+  """This machine's answer agrees with the kernel's list of CPU features."""
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as cpuinfo:
+      expected = 'avx512f' in cpuinfo.read().split()
+  except OSError:
+    expected = False
+  assert xla_cpu._has_avx512() == expected  # pylint: disable=protected-access
 
 
 def test_leaves_unmeasured_jaxlib_releases_alone(monkeypatch):
-  """An XLA that does not know the flag would abort: other releases get nothing."""
+  """An XLA that does not know the flags would abort: other releases get nothing."""
   monkeypatch.setattr(xla_cpu.metadata, 'version', lambda name: '0.11.0')
   monkeypatch.delenv('XLA_FLAGS', raising=False)
-  xla_cpu.use_fast_convolutions()
+  xla_cpu.use_measured_flags()
   assert 'XLA_FLAGS' not in xla_cpu.os.environ
 
 

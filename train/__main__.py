@@ -90,7 +90,7 @@ def main(argv=None):
     xla_cpu.restart_with_malloc_tunables()
   config = _parse_flags(argv or sys.argv)
   _skip_keras()
-  xla_cpu.use_fast_convolutions()
+  xla_cpu.use_measured_flags()
   from train import loop  # pylint: disable=import-outside-toplevel  (flag errors stay fast)
   _use_compilation_cache()
   try:

@@ -4,7 +4,10 @@ Measured on this project's 2-core CPU machine (bench/README_cnn.md): XLA:CPU's Y
 convolutions are slower than its Eigen ones for every ConvNet here, forward and backward. One
 training step of the MNIST ConvNet (batch 128) takes 35 instead of 45 ms without them, the
 shapes ConvNet 6.3 instead of 9.0 ms, ResNet-20 371 instead of 385 ms. Dot products and
-elementwise fusions keep YNNPACK, which is faster for them (the LSTM benchmark).
+elementwise fusions keep YNNPACK, which is faster for them (the LSTM benchmark). On a CPU with
+AVX-512, XLA's own loops (elementwise, reductions, gathers, scatters) use 512-bit vectors instead
+of its default 256: the ConvNet's fused BatchNorm/ReLU/max-pool step 2.0 -> 1.87 ms, its whole
+training step about 2.5% faster.
 
 Each execution of a compiled step also allocates its temporary buffers as one block and frees it
 at the end; restart_with_malloc_tunables() keeps glibc from handing that block back to the kernel
@@ -17,22 +20,34 @@ import sys
 from importlib import metadata
 
 FAST_CONVOLUTIONS = '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'
+WIDE_VECTORS = '--xla_cpu_prefer_vector_width=512'
 # XLA aborts on a flag or compile option it does not know, so these are only set for the jaxlib
 # releases they were measured with (requirements.txt pins one of them).
 MEASURED_JAXLIB = ('0.10.',)
 
 
-def use_fast_convolutions() -> None:
-  """Adds FAST_CONVOLUTIONS to XLA_FLAGS unless XLA_FLAGS already chooses YNNPACK fusions.
+def use_measured_flags() -> None:
+  """Adds FAST_CONVOLUTIONS, and WIDE_VECTORS on an AVX-512 CPU, to XLA_FLAGS, each unless
+  XLA_FLAGS already sets that option.
 
   Takes effect only if called before JAX initialises its CPU backend (its first computation);
-  other backends ignore the flag.
+  other backends ignore these flags.
   """
   if not _measured_jaxlib():
     return
   flags = os.environ.get('XLA_FLAGS', '')
-  if 'xla_cpu_experimental_ynn_fusion_type' not in flags:
-    os.environ['XLA_FLAGS'] = f'{flags} {FAST_CONVOLUTIONS}'.strip()
+  measured = [FAST_CONVOLUTIONS] + ([WIDE_VECTORS] if _has_avx512() else [])
+  added = [flag for flag in measured if flag.split('=')[0] not in flags]
+  if added:
+    os.environ['XLA_FLAGS'] = ' '.join([flags] + added).strip()
+
+
+def _has_avx512() -> bool:
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as cpuinfo:
+      return any(line.startswith('flags') and 'avx512f' in line.split() for line in cpuinfo)
+  except OSError:  # not Linux: left to XLA's default
+    return False
 
 
 def run_once_compile_options(backend: str) -> dict | None:
