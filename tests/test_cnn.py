@@ -95,10 +95,21 @@ def test_patch_convolution_matches_xla_values_and_gradients(channels):
   patched = nn.Conv(5, (3, 3), use_bias=False, conv_general_dilated=cnn.patch_or_xla_conv)
   plain = nn.Conv(5, (3, 3), use_bias=False)
   variables = plain.init(jax.random.key(2), x)
-  assert 'conv_general_dilated' not in str(jax.make_jaxpr(patched.apply)(variables, x))  # the matmul path ran
+  assert 'conv_general_dilated' not in str(jax.make_jaxpr(patched.apply)(variables, x))  # conv3x3_few_channels ran
   chex.assert_trees_all_close(patched.apply(variables, x), plain.apply(variables, x), atol=1e-6)
   gradient = lambda conv: jax.grad(lambda v, x: jnp.sum(conv.apply(v, x) * weights), argnums=(0, 1))(variables, x)
   chex.assert_trees_all_close(gradient(patched), gradient(plain), rtol=1e-5, atol=1e-5)
+
+
+def test_patch_convolution_in_bfloat16_sums_in_float32():
+  x = jax.random.normal(jax.random.key(0), (2, 9, 7, 3)).astype(jnp.bfloat16)
+  kernel = jax.random.normal(jax.random.key(1), (3, 3, 3, 5)).astype(jnp.bfloat16)
+  y = cnn.conv3x3_few_channels(x, kernel)
+  assert y.dtype == jnp.bfloat16
+  exact = jax.lax.conv_general_dilated(x.astype(jnp.float32), kernel.astype(jnp.float32), (1, 1), 'SAME',
+                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  # One rounding of the float32 sum to bfloat16 (8 bits of mantissa): within 2^-8 of each value.
+  chex.assert_trees_all_close(y.astype(jnp.float32), exact, rtol=2 ** -8, atol=1e-6)
 
 
 def test_patch_convolution_only_replaces_what_it_computes():
