@@ -33,14 +33,16 @@ def test_keeps_a_users_own_choices(monkeypatch):
   assert xla_cpu.os.environ['XLA_FLAGS'] == f'--xla_cpu_prefer_vector_width=256 {xla_cpu.FAST_CONVOLUTIONS}'
 
 
-def test_wide_vectors_only_where_the_cpu_has_them():
-  """This machine's answer agrees with the kernel's list of CPU features."""
-  try:
-    with open('/proc/cpuinfo', encoding='utf-8') as cpuinfo:
-      expected = 'avx512f' in cpuinfo.read().split()
-  except OSError:
-    expected = False
-  assert xla_cpu._has_avx512() == expected  # pylint: disable=protected-access
+@pytest.mark.parametrize('flags, expected', [
+    ('fpu sse avx2 avx512f avx512dq avx512bw', True),
+    ('fpu sse avx2 fma', False),
+    ('fpu sse avx2 avx512fp16_lookalike', False),  # whole flag names only
+])
+def test_wide_vectors_only_where_the_cpu_has_them(tmp_path, flags, expected):
+  cpuinfo = tmp_path / 'cpuinfo'
+  cpuinfo.write_text(f'processor\t: 0\nmodel name\t: Some CPU avx512f\nflags\t\t: {flags}\n\n')
+  assert xla_cpu._has_avx512(str(cpuinfo)) is expected  # pylint: disable=protected-access
+  assert xla_cpu._has_avx512(str(tmp_path / 'absent')) is False  # pylint: disable=protected-access
 
 
 def test_leaves_unmeasured_jaxlib_releases_alone(monkeypatch):

@@ -42,9 +42,9 @@ def use_measured_flags() -> None:
     os.environ['XLA_FLAGS'] = ' '.join([flags] + added).strip()
 
 
-def _has_avx512() -> bool:
+def _has_avx512(cpuinfo_path: str = '/proc/cpuinfo') -> bool:
   try:
-    with open('/proc/cpuinfo', encoding='utf-8') as cpuinfo:
+    with open(cpuinfo_path, encoding='utf-8') as cpuinfo:
       return any(line.startswith('flags') and 'avx512f' in line.split() for line in cpuinfo)
   except OSError:  # not Linux: left to XLA's default
     return False
