@@ -12,7 +12,6 @@ visualisation tools can look at what every stage computes:
 """
 
 import functools
-import itertools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -70,11 +69,11 @@ max_pool_2x2.defvjp(_max_pool_2x2_forward, _max_pool_2x2_backward)
 FEW_CHANNELS = 3
 
 
-def _patches_3x3(x):
-  """[batch, h, w, 9 * channels]: every position's 3x3 neighbourhood, zero-padded, in HWIO order."""
+def _shifted_3x3(x):
+  """The 9 [batch, h, w, channels] views of zero-padded x, one per 3x3 kernel position, in HW order."""
   height, width = x.shape[1:3]
   padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  return jnp.concatenate([padded[:, i:i + height, j:j + width] for i in range(3) for j in range(3)], axis=-1)
+  return [padded[:, i:i + height, j:j + width] for i in range(3) for j in range(3)]
 
 
 @jax.custom_vjp
@@ -93,13 +92,13 @@ def conv3x3_few_channels(x, kernel):
 
 
 def _conv3x3_forward(x, kernel):
-  height, width, channels = x.shape[1:]
-  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  taps = itertools.product(range(3), range(3), range(channels))
+  shifted = _shifted_3x3(x)
+  taps = kernel.reshape(9, x.shape[-1], kernel.shape[-1])  # HW-major, as _shifted_3x3 orders them
   # Summed in float32, as a matmul accumulates, whatever the compute dtype.
-  y = sum(padded[:, i:i + height, j:j + width, c:c + 1].astype(jnp.float32) * kernel[i, j, c].astype(jnp.float32)
-          for i, j, c in taps)
-  return y.astype(jnp.result_type(x, kernel)), (_patches_3x3(x), kernel)
+  y = sum(view[..., c:c + 1].astype(jnp.float32) * tap[c].astype(jnp.float32)
+          for view, tap in zip(shifted, taps) for c in range(x.shape[-1]))
+  patches = jnp.concatenate(shifted, axis=-1)  # [batch, h, w, 9 * channels], HWIO order: for the kernel's gradient
+  return y.astype(jnp.result_type(x, kernel)), (patches, kernel)
 
 
 def _conv3x3_backward(residuals, grad):
@@ -158,8 +157,8 @@ def batch_moments(x, axis_name: str | None = None):
 
 def _pool_corners(x):
   """The four [batch, h/2, w/2, channels] strided views of x: each 2x2 window's elements in row-major order."""
-  height, width = x.shape[1] // 2 * 2, x.shape[2] // 2 * 2
-  return [x[:, i:height:2, j:width:2] for i in range(2) for j in range(2)]
+  windows = _pool_windows(x)
+  return [windows[:, :, i, :, j] for i in range(2) for j in range(2)]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
