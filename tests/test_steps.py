@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train import loop, steps
+from train import loop, steps, xla_cpu
 
 BACKEND_COMPILE_EVENT = '/jax/core/compile/backend_compile_duration'
 
@@ -33,14 +33,14 @@ def backend_compiles():
   jax.config.update('jax_enable_compilation_cache', persistent)
 
 
-def _toy_parallel(scale: float) -> steps.DataParallel:
+def _toy_parallel(scale: float, compiler_options=None) -> steps.DataParallel:
   """A DataParallel whose train step is new to JAX's caches (`scale` makes it a distinct program)."""
 
   def train_step(state, batch):
     loss = jnp.mean((batch['x'] @ state['w'] - batch['y']) ** 2) * scale
     return {'w': state['w'] - 0.1 * state['w'] * loss}, {'loss': loss}
 
-  return steps.DataParallel('jit', train_step, lambda state, batch: {})
+  return steps.DataParallel('jit', train_step, lambda state, batch: {}, compiler_options)
 
 
 def _state_and_batch(parallel):
@@ -68,6 +68,18 @@ def test_without_precompilation_the_first_call_compiles(backend_compiles):
   state, batch = _state_and_batch(parallel)
   jax.block_until_ready(parallel.train_step(state, parallel.put_batch(batch)))
   assert backend_compiles
+
+
+def test_a_tasks_compile_options_reach_the_precompiled_and_the_called_step(backend_compiles):
+  parallel = _toy_parallel(scale=1.75, compiler_options=xla_cpu.library_dots_only_compile_options('cpu'))
+  state, batch = _state_and_batch(parallel)
+  parallel.lower_train_step(state, batch).compile()
+  compiled_ahead = len(backend_compiles)
+  jax.block_until_ready(parallel.train_step(state, parallel.put_batch(batch)))
+  assert len(backend_compiles) == compiled_ahead
+  broken = _toy_parallel(scale=2.0, compiler_options={'xla_cpu_experimental_ynn_fusion_type': 'NO_SUCH_TYPE'})
+  with pytest.raises(Exception, match='xla_cpu_experimental_ynn_fusion_type'):
+    broken.lower_train_step(*_state_and_batch(broken)).compile()
 
 
 def test_root_keys_are_deterministic_and_of_the_intended_kinds():

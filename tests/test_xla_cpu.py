@@ -53,20 +53,35 @@ def test_leaves_unmeasured_jaxlib_releases_alone(monkeypatch):
   assert 'XLA_FLAGS' not in xla_cpu.os.environ
 
 
-def test_run_once_compile_options_compile_and_keep_the_values(monkeypatch):
-  """The options XLA:CPU gets for the initialisation are ones it knows, and they change no value
+def _random_draw(jax, jnp):
+  return jax.random.truncated_normal(jax.random.key(0, impl='rbg'), -2.0, 2.0, (64, 32))
+
+
+def _gathers_dots_and_sums(jax, jnp):
+  table = jax.random.normal(jax.random.key(0), (50, 16))
+  ids = jax.random.randint(jax.random.key(1), (40, 6), 0, 50)
+  rows = table[ids]
+  scores = jnp.einsum('bd,bkd->bk', rows[:, 0], rows)
+  return table.at[ids[:, 0]].add(jnp.sum(scores[..., None] * rows, axis=1))
+
+
+@pytest.mark.parametrize('options_for, program', [(xla_cpu.run_once_compile_options, _random_draw),
+                                                  (xla_cpu.library_dots_only_compile_options,
+                                                   _gathers_dots_and_sums)])
+def test_compile_options_compile_and_keep_the_values(monkeypatch, options_for, program):
+  """The compile options XLA:CPU gets for some programs are ones it knows, and they change no value
   beyond float rounding; other backends and unmeasured jaxlib releases get none."""
   import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  options = xla_cpu.run_once_compile_options('cpu')
+  options = options_for('cpu')
   assert options is not None
-  draw = lambda k: jax.random.truncated_normal(k, -2.0, 2.0, (64, 32))
-  key = jax.random.key(0, impl='rbg')
-  np.testing.assert_allclose(np.asarray(jax.jit(draw, compiler_options=options)(key)),
-                             np.asarray(jax.jit(draw)(key)), rtol=1e-5, atol=1e-6)
-  assert xla_cpu.run_once_compile_options('gpu') is None
+  run = lambda: program(jax, jnp)
+  np.testing.assert_allclose(np.asarray(jax.jit(run, compiler_options=options)()),
+                             np.asarray(jax.jit(run)()), rtol=1e-5, atol=1e-5)
+  assert options_for('gpu') is None
   monkeypatch.setattr(xla_cpu.metadata, 'version', lambda name: '0.99.0')
-  assert xla_cpu.run_once_compile_options('cpu') is None
+  assert options_for('cpu') is None
 
 
 # Restarts itself like python -m train, then reports its tunables and the page faults of five

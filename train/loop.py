@@ -176,7 +176,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   axis_name = steps.PMAP_AXIS if config.parallel == 'pmap' else None
   parallel = steps.DataParallel(config.parallel,
                                 steps.make_train_step(task, model, tx, step_key, axis_name),
-                                steps.make_eval_step(task, model, axis_name))
+                                steps.make_eval_step(task, model, axis_name),
+                                task.train_step_compiler_options())
 
   manager = _checkpoint_manager(workdir, config)
   start_step = manager.latest_step() or 0

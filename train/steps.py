@@ -91,14 +91,17 @@ def make_eval_step(task, model, axis_name: str | None = None) -> Callable:
 class DataParallel:
   """Compiles the steps for `parallel` = 'jit' or 'pmap' and moves state and batches to devices."""
 
-  def __init__(self, parallel: str, train_step: Callable, eval_step: Callable):
+  def __init__(self, parallel: str, train_step: Callable, eval_step: Callable,
+               train_compiler_options: dict | None = None):
+    """`train_compiler_options`: XLA options for the train step under 'jit' (pmap takes none)."""
     self.parallel = parallel
     self.mesh = Mesh(np.array(jax.devices()), ('data',))
     self.replicated = NamedSharding(self.mesh, PartitionSpec())
     self.batch_sharding = NamedSharding(self.mesh, PartitionSpec('data'))
     if parallel == 'jit':
       self.train_step = jax.jit(train_step, in_shardings=(self.replicated, self.batch_sharding),
-                                out_shardings=(self.replicated, self.replicated), donate_argnums=0)
+                                out_shardings=(self.replicated, self.replicated), donate_argnums=0,
+                                compiler_options=train_compiler_options)
       self.eval_step = jax.jit(eval_step, in_shardings=(self.replicated, self.batch_sharding),
                                out_shardings=self.replicated)
     else:

@@ -68,6 +68,10 @@ class Task(abc.ABC):
   # updates per step touching only the rows a batch uses, is one (train/tasks/skipgram.py).
   update = None
 
+  def train_step_compiler_options(self) -> dict | None:
+    """XLA `compiler_options` for the train step under parallel='jit'; None: XLA's defaults."""
+    return None
+
   # --- Optional host-side hooks. ---
   def evaluate_host(self, variables: Variables, workdir: str) -> dict[str, float]:
     """Evaluations that are not per-example averages (e.g. a rank correlation); none by default."""

@@ -33,7 +33,7 @@ from data import word_vectors
 from data.corpus import EncodedCorpus, build, encode, local_text, pairs, planted, tfds_text
 from data.errors import UserInputError
 from nets import skipgram
-from train import optim, word_eval
+from train import optim, word_eval, xla_cpu
 from train.tasks import base
 
 SOURCES = ('planted', 'text_files', 'tfds')
@@ -79,19 +79,27 @@ def sgns_sgd_step(tables, micro_batch):
   tables: (target [V, D], context [V, D]); micro_batch: center [B], positive [B], negatives [B, k],
   learning rate []. All gradients are taken at the old values and summed into the rows, so this is
   exactly SGD on the dense loss; it just never forms the mostly-zero dense gradient.
+
+  The gradient is written out (tested against jax.grad): d loss / d logit is s(x) - 1 for the true
+  context and s(x) for a negative, and each row's gradient is that times the other side's rows.
+  XLA:CPU then sums the centre rows' gradient in one loop of its own, where jax.grad's form is a
+  batched dot product over a broadcast copy; compiled with the task's compiler options, a step
+  of 64 micro-batches takes 13.7 instead of 17.2 ms (bench/README_skipgram.md).
   """
   target, context = tables
   center, positive, negatives, learning_rate = micro_batch
   candidates, weights = skipgram.candidates_and_weights(positive, negatives)
-
-  def summed_loss(center_rows, candidate_rows):
-    logits = skipgram.pair_logits(center_rows, candidate_rows)
-    return jnp.sum(skipgram.negative_sampling_loss(logits, weights))
-
-  loss, (center_grad, candidate_grad) = jax.value_and_grad(summed_loss, argnums=(0, 1))(
-      target[center], context[candidates])
-  target = target.at[center].add(-learning_rate * center_grad)
-  context = context.at[candidates].add(-learning_rate * candidate_grad)
+  # Ids come from the task's own vocabulary, so the gathers and scatters skip bounds handling.
+  center_rows = target.at[center].get(mode='promise_in_bounds')
+  candidate_rows = context.at[candidates].get(mode='promise_in_bounds')
+  logits = skipgram.pair_logits(center_rows, candidate_rows)
+  loss = jnp.sum(skipgram.negative_sampling_loss(logits, weights))
+  is_true_context = jnp.arange(logits.shape[-1]) == 0
+  logit_steps = -learning_rate * weights * (jax.nn.sigmoid(logits) - is_true_context)
+  center_step = jnp.sum(logit_steps[..., None] * candidate_rows, axis=1)
+  candidate_steps = logit_steps[..., None] * center_rows[:, None, :]
+  target = target.at[center].add(center_step, mode='promise_in_bounds')
+  context = context.at[candidates].add(candidate_steps, mode='promise_in_bounds')
   return (target, context), loss / len(center)
 
 
@@ -167,6 +175,9 @@ class SkipGramTask(base.Task):
   def init_variables(self, model, rng, batch):
     contexts, _ = skipgram.candidates_and_weights(batch['context'][:1], batch['negatives'][:1])
     return dict(model.init(rng, batch['center'][:1], contexts))
+
+  def train_step_compiler_options(self):
+    return xla_cpu.library_dots_only_compile_options(jax.default_backend())
 
   # --- Pure functions. ---
   def update(self, model, params, model_state, batch, rng, step):
