@@ -68,8 +68,8 @@ def library_dots_only_compile_options(backend: str) -> dict | None:
 
   By default XLA:CPU also hands reductions to YNNPACK. For a program of gathers, scatters and
   small reductions, XLA's own loops are faster: the skip-gram update (64 micro-batches of
-  gathered rows, 100-long dot products and scatter-adds) 17.9 -> 13.7 ms a step, paired in one
-  process. The ConvNet's step is 1.47x slower this way, so it is chosen per program. None on
+  gathered rows, 100-long dot products and scatter-adds; its gradient written out, see
+  train/tasks/skipgram.py) 17.9 -> 13.7 ms a step, paired in one process. The ConvNet's step is 1.47x slower this way, so it is chosen per program. None on
   other backends and unmeasured jaxlib releases (see run_once_compile_options).
   """
   if backend != 'cpu' or not _measured_jaxlib():
