@@ -58,9 +58,7 @@ def run_once_compile_options(backend: str) -> dict | None:
   Other backends keep their defaults (measured on CPU only), and so do unmeasured jaxlib releases,
   where an option XLA does not know would fail the compilation.
   """
-  if backend != 'cpu' or not _measured_jaxlib():
-    return None
-  return {'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False}
+  return _on_measured_cpu(backend, {'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False})
 
 
 def library_dots_only_compile_options(backend: str) -> dict | None:
@@ -69,12 +67,16 @@ def library_dots_only_compile_options(backend: str) -> dict | None:
   By default XLA:CPU also hands reductions to YNNPACK. For a program of gathers, scatters and
   small reductions, XLA's own loops are faster: the skip-gram update (64 micro-batches of
   gathered rows, 100-long dot products and scatter-adds; its gradient written out, see
-  train/tasks/skipgram.py) 17.9 -> 13.7 ms a step, paired in one process. The ConvNet's step is 1.47x slower this way, so it is chosen per program. None on
-  other backends and unmeasured jaxlib releases (see run_once_compile_options).
+  train/tasks/skipgram.py) 17.9 -> 13.7 ms a step, paired in one process. The ConvNet's step is
+  1.47x slower this way, so it is chosen per program. None on other backends and unmeasured
+  jaxlib releases (see run_once_compile_options).
   """
-  if backend != 'cpu' or not _measured_jaxlib():
-    return None
-  return {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'}
+  return _on_measured_cpu(backend, {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'})
+
+
+def _on_measured_cpu(backend: str, options: dict) -> dict | None:
+  """`options` where they were measured (XLA:CPU of a MEASURED_JAXLIB release), else None."""
+  return options if backend == 'cpu' and _measured_jaxlib() else None
 
 
 def _measured_jaxlib() -> bool:
