@@ -28,11 +28,13 @@
      vs the same steps cycling through 16 device-resident batches; plus the host's cost per batch
      with no training beside it.
   4. Start-up: `python -m train --config configs/shapes_cnn.py --config.num_steps=1` as a
-     subprocess, twice, with JAX_COMPILATION_CACHE_DIR pointing at a fresh temporary folder: the
-     first run finds the trainer's persistent compilation cache empty (cold), the second finds
-     what the first stored (warm); --startup-runs such pairs, each with its own folder. Each: the
-     trainer's own "first step done X s after start" (timed from the start of train_and_evaluate,
-     so without the imports) and the wall time from launch to that line.
+     subprocess, three times, with JAX_COMPILATION_CACHE_DIR and SPLIT_CACHE_DIR pointing at fresh
+     temporary folders: the first run finds both the persistent compilation cache and the split
+     cache (data/split_cache.py) empty, as the first run after building a dataset does; the second
+     gets a fresh compilation cache but the split the first saved, as a run after a change to the
+     model does; the third finds both filled. --startup-runs such triples. Each: the trainer's
+     own "first step done X s after start" (timed from the start of train_and_evaluate, so
+     without the imports) and the wall time from launch to that line.
 
 Issue targets: ours >= 1.0x PyTorch's images/s (aim 1.3x), pipeline overhead <= 5%, first step
 within 5 s of start on a built dataset. Results and what was tried: bench/README_cnn.md.
@@ -73,7 +75,7 @@ def parse_args():
   parser.add_argument('--torch-worker', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--skip-pipeline', action='store_true', help='no input-pipeline comparison')
   parser.add_argument('--skip-startup', action='store_true', help='no start-up subprocesses')
-  parser.add_argument('--startup-runs', type=int, default=3, help='cold + warm start-up pairs (section 4)')
+  parser.add_argument('--startup-runs', type=int, default=3, help='start-up triples (section 4)')
   parser.add_argument('--skip-throughput', action='store_true', help='no sections 1 and 2 (only 3 and 4)')
   parser.add_argument('--data-dir', default='/tmp/cnn_bench_tfds',
                       help="TFDS data dir for 'shapes'; built there (~20 s) if absent")
@@ -442,14 +444,19 @@ def run_trainer_once(args, env: dict) -> dict:
           'wall_s': wall_s, 'total_s': total_s}
 
 
+STARTUP_KINDS = ('cold compilation cache, no saved split', 'cold compilation cache, saved split',
+                 'warm compilation cache, saved split')
+
+
 def startup(args) -> dict:
-  """The trainer as it is, --startup-runs times twice on a fresh persistent-compilation-cache folder:
-  cold, then warm. Per kind: every run's times, so the spread of a shared machine shows."""
-  runs = {'cold compilation cache': [], 'warm compilation cache': []}
+  """The trainer as it is, --startup-runs times each kind of STARTUP_KINDS (fresh cache folders
+  per triple). Per kind: every run's times, so the spread of a shared machine shows."""
+  runs = {kind: [] for kind in STARTUP_KINDS}
   for _ in range(args.startup_runs):
-    with tempfile.TemporaryDirectory(prefix='cnn_bench_jax_cache_') as cache:
-      env = {'JAX_COMPILATION_CACHE_DIR': cache}  # the trainer's other cache settings stay its own
-      for kind in runs:
+    with tempfile.TemporaryDirectory(prefix='cnn_bench_caches_') as caches:
+      splits = os.path.join(caches, 'splits')
+      for kind, compilations in zip(STARTUP_KINDS, ('first', 'second', 'second')):
+        env = {'JAX_COMPILATION_CACHE_DIR': os.path.join(caches, compilations), 'SPLIT_CACHE_DIR': splits}
         runs[kind].append(run_trainer_once(args, env))
   return runs
 
@@ -533,7 +540,7 @@ def main():
   for name, value in rows:
     print(f'| {name:<{width}} | {value}')
   if starts:
-    print(f'\nstart-up command: JAX_COMPILATION_CACHE_DIR=<fresh tmp> {starts["cold compilation cache"][0]["command"]}')
+    print(f'\nstart-up command: JAX_COMPILATION_CACHE_DIR=<tmp> SPLIT_CACHE_DIR=<tmp> {starts[STARTUP_KINDS[0]][0]["command"]}')
 
 
 if __name__ == '__main__':

@@ -47,6 +47,9 @@ def image_data(name: str, **overrides) -> ml_collections.ConfigDict:
       'std': (0.25,),
       'num_shards': 0,  # 0 = one per process; fix it to make batches independent of process count
       'cache': True,
+      # A split preprocessed into memory is saved there; later runs load it without TensorFlow.
+      'split_cache': True,
+      'split_cache_dir': '',  # '' = $SPLIT_CACHE_DIR or ~/.cache/jax_classics/splits
       'shuffle_buffer': 10_000,  # examples; the first batch waits until the buffer is full
   })
   data.update(overrides)

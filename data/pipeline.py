@@ -13,23 +13,33 @@ A split whose preprocessing draws no random numbers (`augments=False`), whose ex
 shape and which fits in IN_MEMORY_LIMIT_BYTES is instead preprocessed once into memory, and each
 batch is gathered from those arrays by a seeded permutation per shard and epoch: the same
 guarantees, at 0.07 instead of 0.39 ms of host CPU per batch (tf.data's shuffle, batch and map
-threads were most of the input pipeline's cost on a 2-core machine, bench/README_cnn.md).
+threads were most of the input pipeline's cost on a 2-core machine, bench/README_cnn.md). Given a
+data/split_cache.py folder and an identity of the task's preprocessing, those shards are saved
+there, and a later run loads them without importing TensorFlow.
 
 Evaluation: each process reads its contiguous shard in order, padded to a whole number of
 batches (the same number on every process) with examples whose `mask` is 0, so metrics cover
 every example exactly once.
 """
 
+from __future__ import annotations
+
 import math
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-import tensorflow as tf
+from etils import epy
 
+from data import split_cache as split_cache_lib
 from data.errors import UserInputError
 
-# preprocess(example, seed, train) -> example; `seed` is a [2] int64 tensor for stateless ops.
-Preprocess = Callable[[dict, tf.Tensor, bool], dict]
+# TensorFlow (1.5 s to import) loads when a stream first uses it: a run whose shards are in the
+# split cache starts without it.
+with epy.lazy_imports():
+  import tensorflow as tf
+
+# preprocess(example, seed, train) -> example; `seed` is a [2] int64 tf.Tensor for stateless ops.
+Preprocess = Callable[[dict, Any, bool], dict]
 
 # Preprocessed examples (float32 images) take up to 4x the bytes of tf.data's cache of decoded
 # ones, so larger splits keep streaming through tf.data.
@@ -47,12 +57,16 @@ def process_shards(num_shards: int, process_index: int, process_count: int) -> r
 def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: int, seed: int,
                  start_step: int = 0, process_index: int = 0, process_count: int = 1,
                  num_shards: int = 0, cache: bool = True, shuffle_buffer: int = 10_000,
-                 fields: Sequence[str] | None = None, augments: bool = True) -> 'Batches':
+                 fields: Sequence[str] | None = None, augments: bool = True,
+                 split_cache: split_cache_lib.SplitCache | None = None,
+                 preprocess_id: dict | None = None) -> Batches:
   """This process's rows of global training batches start_step, start_step + 1, ... (forever).
 
   `fields`: the example keys `preprocess` reads (None: all). Dropping the others before the cache
   halves tf.data's work per batch on a dataset with many annotations (shapes: 12 fields, 2 used).
   `augments`: whether `preprocess` uses its seed; if not (and `cache`), see InMemoryBatches.
+  `split_cache`, `preprocess_id`: where in-memory shards are saved, and what identifies
+  `preprocess` (everything it depends on beyond the examples); either None: nothing is saved.
   """
   num_shards = num_shards or process_count
   if global_batch % num_shards:
@@ -65,12 +79,24 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
       raise UserInputError(f'split {split!r} shard {shard} has {size} examples, fewer than one batch '
                            f'of {shard_batch}; lower batch_size')
   if cache and not augments:
+    keys = _shard_keys(source, split, shards, num_shards, fields, preprocess_id) if split_cache else None
+    saved = [split_cache.load(key) for key in keys] if keys else []
+    if saved and all(arrays is not None and len(next(iter(arrays.values()))) == sizes[shard]
+                     for shard, arrays in zip(shards, saved)):
+      specs = {name: (array.shape, array.dtype) for name, array in saved[0].items()}
+      return InMemoryBatches(lambda: saved, specs, list(shards), shard_batch, seed, start_step)
     no_seed = tf.zeros([2], tf.int64)
     whole_shards = [_map_then_batch(_select(source.read(split, shard, num_shards), fields),
                                     lambda example: preprocess(example, no_seed, True), sizes[shard]) for shard in shards]
     if (all(_fixed_shapes(ds) for ds in whole_shards)
         and sum(_element_bytes(ds) for ds in whole_shards) <= IN_MEMORY_LIMIT_BYTES):
-      return InMemoryBatches(whole_shards, list(shards), shard_batch, seed, start_step)
+      def read_shards():
+        arrays = [tf.nest.map_structure(np.asarray, ds.get_single_element()) for ds in whole_shards]
+        for key, shard_arrays in zip(keys or [], arrays):
+          split_cache.save(key, shard_arrays)
+        return arrays
+      specs = {name: (tuple(spec.shape), spec.dtype.as_numpy_dtype) for name, spec in whole_shards[0].element_spec.items()}
+      return InMemoryBatches(read_shards, specs, list(shards), shard_batch, seed, start_step)
   streams = []
   for shard in shards:
     ds = _select(source.read(split, shard, num_shards), fields)
@@ -85,6 +111,20 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
     streams.append(_map_then_batch(ds, augment, shard_batch))
   ds = tf.data.Dataset.zip(tuple(streams)).map(_concat_batches) if len(streams) > 1 else streams[0]
   return Batches(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def _shard_keys(source, split: str, shards: range, num_shards: int, fields: Sequence[str] | None,
+                preprocess_id: dict | None) -> list[dict] | None:
+  """The split-cache keys of this process's shards; None where the source or the task cannot say
+  what their arrays depend on."""
+  fingerprint = getattr(source, 'fingerprint', None)
+  files = fingerprint(split) if fingerprint and preprocess_id is not None else None
+  if files is None:
+    return None
+  common = {'source': files, 'split': split, 'fields': list(fields or ()), 'preprocess': preprocess_id,
+            'code': split_cache_lib.code_version(__name__, 'data.sources', 'data.subsets'),
+            'versions': split_cache_lib.package_versions('tensorflow', 'tensorflow-cpu', 'tensorflow-datasets', 'numpy')}
+  return [dict(common, shard=[shard, num_shards]) for shard in shards]
 
 
 def _fixed_shapes(ds: tf.data.Dataset) -> bool:
@@ -120,19 +160,18 @@ class InMemoryBatches(Batches):
 
   Shard s is read in epochs, each a permutation of its examples drawn from (seed, s, epoch); batch
   i takes positions [i * b, (i + 1) * b) of that endless sequence from every shard of this process,
-  concatenated in shard order, as the tf.data streams do. The shards (`whole_shards`: datasets of
-  one element, the whole preprocessed shard) are read at the first batch, so the template is there
-  before the reading starts.
+  concatenated in shard order, as the tf.data streams do. `read_shards()` returns the shards
+  ({field: array over the shard's examples} each) and is called at the first batch, so the
+  template (from `specs`: {field: (shard shape, dtype)}) is there before the reading starts.
   """
 
-  def __init__(self, whole_shards: list[tf.data.Dataset], shard_ids: list[int], shard_batch: int,
-               seed: int, start_step: int):  # pylint: disable=super-init-not-called
-    self._whole_shards, self._shards = whole_shards, None
+  def __init__(self, read_shards: Callable[[], list[dict[str, np.ndarray]]], specs: dict[str, tuple],
+               shard_ids: list[int], shard_batch: int, seed: int, start_step: int):  # pylint: disable=super-init-not-called
+    self._read_shards, self._shards = read_shards, None
     self._shard_ids, self._shard_batch, self._seed, self._step = shard_ids, shard_batch, seed, start_step
     self._orders = {}  # (shard, epoch) -> permutation, the last few only
-    self.template = tf.nest.map_structure(
-        lambda spec: np.zeros((shard_batch * len(shard_ids),) + tuple(spec.shape[1:]), spec.dtype.as_numpy_dtype),
-        whole_shards[0].element_spec)
+    self.template = {name: np.zeros((shard_batch * len(shard_ids),) + tuple(shape[1:]), dtype)
+                     for name, (shape, dtype) in specs.items()}
 
   def _order(self, shard: int, epoch: int, size: int) -> np.ndarray:
     if (shard, epoch) not in self._orders:
@@ -143,7 +182,7 @@ class InMemoryBatches(Batches):
 
   def __next__(self) -> dict[str, np.ndarray]:
     if self._shards is None:
-      self._shards = [tf.nest.map_structure(np.asarray, ds.get_single_element()) for ds in self._whole_shards]
+      self._shards = self._read_shards()
     positions = np.arange(self._step * self._shard_batch, (self._step + 1) * self._shard_batch)
     self._step += 1
     parts = []

@@ -22,6 +22,7 @@ from etils import epy
 with epy.lazy_imports():
   import tensorflow as tf
 
+from data import split_cache
 from data.errors import UserInputError
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif')
@@ -92,6 +93,16 @@ class TfdsSource:
     start, stop = shard_bounds(self.num_examples(split), shard, num_shards)
     return self.builder.as_dataset(split=f'{split}[{start}:{stop}]', shuffle_files=False)
 
+  def fingerprint(self, split: str) -> list | None:
+    """What identifies the data of `split` (see data/split_cache.py): its dataset's files."""
+    del split  # the version folder's files, every split's: a rebuilt dataset changes them
+    folder = os.fspath(self.builder.data_dir)
+    try:
+      names = sorted(os.listdir(folder))
+    except OSError:  # not a local folder (e.g. gs://): no fingerprint, no saved copy
+      return None
+    return split_cache.files_fingerprint([os.path.join(folder, name) for name in names])
+
 
 class TfdsDirectorySource(TfdsSource):
   """A dataset already prepared by TFDS, read from its version folder (…/mnist/3.0.1)."""
@@ -146,6 +157,11 @@ class ImageFolderSource:
   def num_examples(self, split: str, shard: int = 0, num_shards: int = 1) -> int:
     start, stop = shard_bounds(len(self._list(split)[0]), shard, num_shards)
     return stop - start
+
+  def fingerprint(self, split: str) -> list | None:
+    """What identifies the data of `split` (see data/split_cache.py): its image files and size."""
+    files = split_cache.files_fingerprint(self._list(split)[0])
+    return None if files is None else [list(self.image_size), self.class_names, files]
 
   def read(self, split: str, shard: int = 0, num_shards: int = 1) -> tf.data.Dataset:
     paths, labels = self._list(split)

@@ -66,6 +66,11 @@ class FilteredSource:
     start, stop = shard_bounds(self.num_examples(split), shard, num_shards)
     return self._kept(split).skip(start).take(stop - start)
 
+  def fingerprint(self, split: str) -> list | None:
+    """The wrapped source's, and which examples are kept (see data/split_cache.py)."""
+    inner = self.source.fingerprint(split)
+    return None if inner is None else [self.description, inner]
+
 
 def maybe_filtered(source, data_config):
   """The source itself, or its subset when `data.keep` lists values for some feature (empty lists keep all)."""

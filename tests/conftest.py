@@ -19,6 +19,15 @@ jax.config.update('jax_default_matmul_precision', 'highest')
 SHAPES_FIXTURE_EXAMPLES = {'num_train': 5000, 'num_test': 1000}
 
 
+@pytest.fixture(scope='session', autouse=True)
+def split_cache_dir(tmp_path_factory):
+  """The suite's own split cache (data/split_cache.py), for its runs and the runs they start."""
+  folder = str(tmp_path_factory.mktemp('split_cache'))
+  os.environ['SPLIT_CACHE_DIR'] = folder
+  yield folder
+  os.environ.pop('SPLIT_CACHE_DIR')
+
+
 @pytest.fixture(scope='session')
 def shapes_data_dir(tmp_path_factory):
   """A TFDS data_dir with the default `shapes` config prepared, smaller than its full size.

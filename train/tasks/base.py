@@ -95,16 +95,24 @@ class SourceTask(Task, abc.ABC):
   def _preprocess(self, example, seed, train: bool) -> dict:
     """One raw example -> the model's input fields (tf ops; `seed` for stateless augmentation)."""
 
-  # data.pipeline is imported where it is used: it imports TensorFlow, which tasks that do not
-  # read through tf.data (skip-gram) should not pay for at start-up.
+  def preprocess_id(self) -> dict | None:
+    """Everything `_preprocess` depends on besides the example, if the task can say: then
+    shards preprocessed into memory are saved for later runs (data/split_cache.py). None: not saved."""
+    return None
+
+  # data.pipeline is imported where it is used: its stream reads through TensorFlow, which tasks
+  # that do not use tf.data (skip-gram) should not pay for at start-up.
   def train_batches(self, start_step, process_index, process_count):
-    from data import pipeline  # pylint: disable=import-outside-toplevel
+    from data import pipeline, split_cache  # pylint: disable=import-outside-toplevel
     data = self.config.data
+    preprocess_id = self.preprocess_id() if data.get('split_cache', False) else None
     return pipeline.train_stream(
         self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
         seed=self.config.seed, start_step=start_step, process_index=process_index,
         process_count=process_count, num_shards=data.num_shards, cache=data.cache,
-        shuffle_buffer=data.shuffle_buffer, fields=self.fields, augments=self.augments)
+        shuffle_buffer=data.shuffle_buffer, fields=self.fields, augments=self.augments,
+        split_cache=split_cache.SplitCache(data.get('split_cache_dir', '')) if preprocess_id else None,
+        preprocess_id=preprocess_id)
 
   def eval_batches(self, process_index, process_count):
     from data import pipeline  # pylint: disable=import-outside-toplevel
