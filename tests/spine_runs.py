@@ -22,7 +22,9 @@ def train_command(workdir: str, *overrides: str, config: str = 'configs/shapes_c
 
 
 def environment(devices: int = 1) -> dict[str, str]:
-  return dict(os.environ, PYTHONPATH=ROOT, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+  """A subprocess on `devices` simulated CPU devices, on an accelerator host too."""
+  return dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu',
+              XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
 
 
 def run(command: list[str], devices: int = 1, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -109,7 +109,7 @@ print(os.environ.get('GLIBC_TUNABLES', ''), resource.getrusage(resource.RUSAGE_S
 
 
 def _run_step(mode: str, env: dict):
-  out = subprocess.run([sys.executable, '-c', _RESTARTING_STEP, mode], env=env, cwd=REPO,
+  out = subprocess.run([sys.executable, '-c', _RESTARTING_STEP, mode], env=dict(env, JAX_PLATFORMS='cpu'), cwd=REPO,
                        capture_output=True, text=True, check=True).stdout.split('\n')
   tunables, faults = out[-2].rsplit(' ', 1)
   return out.count('started'), tunables, int(faults)
