@@ -79,24 +79,9 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
       raise UserInputError(f'split {split!r} shard {shard} has {size} examples, fewer than one batch '
                            f'of {shard_batch}; lower batch_size')
   if cache and not augments:
-    keys = _shard_keys(source, split, shards, num_shards, fields, preprocess_id) if split_cache else None
-    saved = [split_cache.load(key) for key in keys] if keys else []
-    if saved and all(arrays is not None and len(next(iter(arrays.values()))) == sizes[shard]
-                     for shard, arrays in zip(shards, saved)):
-      specs = {name: (array.shape, array.dtype) for name, array in saved[0].items()}
-      return InMemoryBatches(lambda: saved, specs, list(shards), shard_batch, seed, start_step)
-    no_seed = tf.zeros([2], tf.int64)
-    whole_shards = [_map_then_batch(_select(source.read(split, shard, num_shards), fields),
-                                    lambda example: preprocess(example, no_seed, True), sizes[shard]) for shard in shards]
-    if (all(_fixed_shapes(ds) for ds in whole_shards)
-        and sum(_element_bytes(ds) for ds in whole_shards) <= IN_MEMORY_LIMIT_BYTES):
-      def read_shards():
-        arrays = [tf.nest.map_structure(np.asarray, ds.get_single_element()) for ds in whole_shards]
-        for key, shard_arrays in zip(keys or [], arrays):
-          split_cache.save(key, shard_arrays)
-        return arrays
-      specs = {name: (tuple(spec.shape), spec.dtype.as_numpy_dtype) for name, spec in whole_shards[0].element_spec.items()}
-      return InMemoryBatches(read_shards, specs, list(shards), shard_batch, seed, start_step)
+    in_memory = _whole_shards(source, split, sizes, num_shards, fields, preprocess, True, split_cache, preprocess_id)
+    if in_memory:
+      return InMemoryBatches(*in_memory, list(shards), shard_batch, seed, start_step)
   streams = []
   for shard in shards:
     ds = _select(source.read(split, shard, num_shards), fields)
@@ -113,16 +98,48 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
   return Batches(ds.prefetch(tf.data.AUTOTUNE))
 
 
-def _shard_keys(source, split: str, shards: range, num_shards: int, fields: Sequence[str] | None,
+def _whole_shards(source, split: str, sizes: dict[int, int], num_shards: int, fields: Sequence[str] | None,
+                  preprocess: Preprocess, train: bool, split_cache: split_cache_lib.SplitCache | None,
+                  preprocess_id: dict | None) -> tuple[Callable[[], list[dict[str, np.ndarray]]], dict] | None:
+  """(read, specs) of shards `sizes` (shard -> examples) preprocessed whole into memory, or None
+  where their examples differ in shape or they are larger than IN_MEMORY_LIMIT_BYTES.
+
+  read() returns one {field: array over the shard's examples} per shard: the arrays saved in
+  `split_cache` if all are there (then nothing here touches TensorFlow), else decoded through
+  tf.data and saved. specs: {field: (one shard's shape, dtype)}, known before read().
+  """
+  keys = _shard_keys(source, split, sizes, num_shards, fields, train, preprocess_id) if split_cache else None
+  saved = [split_cache.load(key) for key in keys] if keys else []
+  if saved and all(arrays is not None and len(next(iter(arrays.values()))) == size
+                   for size, arrays in zip(sizes.values(), saved)):
+    return (lambda: saved), {name: (array.shape, array.dtype) for name, array in saved[0].items()}
+  no_seed = tf.zeros([2], tf.int64)
+  whole_shards = [_map_then_batch(_select(source.read(split, shard, num_shards), fields),
+                                  lambda example: preprocess(example, no_seed, train), size)
+                  for shard, size in sizes.items()]
+  if (not all(_fixed_shapes(ds) for ds in whole_shards)
+      or sum(_element_bytes(ds) for ds in whole_shards) > IN_MEMORY_LIMIT_BYTES):
+    return None
+
+  def read():
+    arrays = [tf.nest.map_structure(np.asarray, ds.get_single_element()) for ds in whole_shards]
+    for key, shard_arrays in zip(keys or [], arrays):
+      split_cache.save(key, shard_arrays)
+    return arrays
+
+  return read, {name: (tuple(spec.shape), spec.dtype.as_numpy_dtype) for name, spec in whole_shards[0].element_spec.items()}
+
+
+def _shard_keys(source, split: str, shards, num_shards: int, fields: Sequence[str] | None, train: bool,
                 preprocess_id: dict | None) -> list[dict] | None:
-  """The split-cache keys of this process's shards; None where the source or the task cannot say
-  what their arrays depend on."""
+  """The split-cache keys of `shards`; None where the source or the task cannot say what their
+  arrays depend on."""
   fingerprint = getattr(source, 'fingerprint', None)
   files = fingerprint(split) if fingerprint and preprocess_id is not None else None
   if files is None:
     return None
   common = {'source': files, 'split': split, 'fields': list(fields or ()), 'preprocess': preprocess_id,
-            'code': split_cache_lib.code_version(__name__, 'data.sources', 'data.subsets'),
+            'train': train, 'code': split_cache_lib.code_version(__name__, 'data.sources', 'data.subsets'),
             'versions': split_cache_lib.package_versions('tensorflow', 'tensorflow-cpu', 'tensorflow-datasets', 'numpy')}
   return [dict(common, shard=[shard, num_shards]) for shard in shards]
 
@@ -235,13 +252,23 @@ def num_eval_batches(source, split: str, global_batch: int, process_count: int) 
 
 
 def eval_stream(source, split: str, preprocess: Preprocess, *, global_batch: int, process_index: int = 0,
-                process_count: int = 1, fields: Sequence[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
-  """This process's padded eval batches; every example of the split appears exactly once overall."""
+                process_count: int = 1, fields: Sequence[str] | None = None,
+                split_cache: split_cache_lib.SplitCache | None = None,
+                preprocess_id: dict | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """This process's padded eval batches; every example of the split appears exactly once overall.
+
+  With `split_cache` and `preprocess_id` (see train_stream), the shard is preprocessed whole into
+  memory where it fits, and saved: a later run evaluates without TensorFlow.
+  """
   if global_batch % process_count:
     raise UserInputError(f'eval batch size {global_batch} must be a multiple of the process count {process_count}')
   local_batch = global_batch // process_count
   batches = num_eval_batches(source, split, global_batch, process_count)
   size = source.num_examples(split, process_index, process_count)
+  in_memory = (_whole_shards(source, split, {process_index: size}, process_count, fields, preprocess, False,
+                             split_cache, preprocess_id) if split_cache and preprocess_id and size else None)
+  if in_memory:
+    return _padded_batches(in_memory[0]()[0], size, batches, local_batch)
   no_seed = tf.zeros([2], tf.int64)  # evaluation preprocessing is deterministic
   ds = _select(source.read(split, process_index, process_count), fields).map(
       lambda ex: dict(preprocess(ex, no_seed, False), mask=tf.constant(1.0)),
@@ -249,3 +276,14 @@ def eval_stream(source, split: str, preprocess: Preprocess, *, global_batch: int
   padding = ds.take(1).map(lambda ex: {k: tf.zeros_like(v) for k, v in ex.items()}).repeat()
   ds = ds.concatenate(padding.take(batches * local_batch - size))
   return ds.batch(local_batch).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+
+
+def _padded_batches(arrays: dict[str, np.ndarray], size: int, batches: int,
+                    batch: int) -> Iterator[dict[str, np.ndarray]]:
+  """`batches` batches of the rows of `arrays`, then rows of zeros with `mask` 0, as eval_stream's
+  tf.data path pads."""
+  for start in range(0, batches * batch, batch):
+    real = max(0, min(batch, size - start))
+    yield {**{name: np.concatenate([array[start:start + real], np.zeros((batch - real,) + array.shape[1:], array.dtype)])
+              for name, array in arrays.items()},
+           'mask': (np.arange(batch) < real).astype(np.float32)}

@@ -66,6 +66,28 @@ def test_saved_shards_give_the_batches_that_decoding_gives(tmp_path):
   assert template['id'].shape == (8,) and template['id'].dtype == np.int64 and list(template) == ['id']
 
 
+@pytest.mark.parametrize('process_count', [1, 3])
+def test_saved_eval_shards_give_the_batches_that_tf_data_gives(tmp_path, process_count):
+  cache = split_cache.SplitCache(str(tmp_path))
+  source = VersionedSource(103)
+  for process in range(process_count):
+    stream = lambda **saving: list(pipeline.eval_stream(  # pylint: disable=cell-var-from-loop
+        source, 'test', _double, global_batch=30, process_index=process, process_count=process_count,
+        fields=('id',), **saving))
+    streamed = stream()
+    decoded = stream(split_cache=cache, preprocess_id={'version': 1})
+    reads = source.reads
+    saved = stream(split_cache=cache, preprocess_id={'version': 1})
+    assert source.reads == reads  # nothing decoded again
+    assert len(streamed) == len(decoded) == len(saved)
+    for batch, *others in zip(streamed, decoded, saved):
+      for other in others:
+        assert other.keys() == batch.keys()
+        for name, value in batch.items():
+          np.testing.assert_array_equal(other[name], value)
+          assert other[name].dtype == value.dtype
+
+
 @pytest.mark.parametrize('change', ['dataset files', 'preprocessing', 'fields'])
 def test_a_change_to_what_the_arrays_depend_on_reads_the_data_again(tmp_path, change):
   cache = split_cache.SplitCache(str(tmp_path))
@@ -131,13 +153,16 @@ from train import tasks
 config = shapes_cnn.get_config()
 config.data.data_dir = {data_dir!r}
 config.data.split_cache_dir = {cache_dir!r}
-batch = next(tasks.make_task(config).train_batches(3, 0, 1))
-print('tensorflow' in sys.modules, int(batch['image'].astype(np.int64).sum()), batch['label'].tolist())
+task = tasks.make_task(config)
+batch = next(task.train_batches(3, 0, 1))
+evaluated = [(int(b['image'].astype(np.int64).sum()), b['label'].tolist(), b['mask'].sum()) for b in task.eval_batches(0, 1)]
+print('tensorflow' in sys.modules, int(batch['image'].astype(np.int64).sum()), batch['label'].tolist(), evaluated)
 """
 
 
-def test_a_classification_run_with_its_split_saved_starts_without_tensorflow(shapes_data_dir, tmp_path):
-  """The second run's batches equal the first's, and it never imports TensorFlow to get them."""
+def test_a_classification_run_with_its_splits_saved_reads_them_without_tensorflow(shapes_data_dir, tmp_path):
+  """The second run's training and evaluation batches equal the first's, and it never imports
+  TensorFlow to get them."""
   code = _FIRST_BATCH.format(data_dir=shapes_data_dir, cache_dir=str(tmp_path))
   outputs = []
   for _ in range(2):

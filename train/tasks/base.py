@@ -102,21 +102,26 @@ class SourceTask(Task, abc.ABC):
 
   # data.pipeline is imported where it is used: its stream reads through TensorFlow, which tasks
   # that do not use tf.data (skip-gram) should not pay for at start-up.
-  def train_batches(self, start_step, process_index, process_count):
-    from data import pipeline, split_cache  # pylint: disable=import-outside-toplevel
+  def _split_cache_args(self) -> dict:
+    from data import split_cache  # pylint: disable=import-outside-toplevel
     data = self.config.data
     preprocess_id = self.preprocess_id() if data.get('split_cache', False) else None
+    return {'preprocess_id': preprocess_id,
+            'split_cache': split_cache.SplitCache(data.get('split_cache_dir', '')) if preprocess_id else None}
+
+  def train_batches(self, start_step, process_index, process_count):
+    from data import pipeline  # pylint: disable=import-outside-toplevel
+    data = self.config.data
     return pipeline.train_stream(
         self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
         seed=self.config.seed, start_step=start_step, process_index=process_index,
         process_count=process_count, num_shards=data.num_shards, cache=data.cache,
         shuffle_buffer=data.shuffle_buffer, fields=self.fields, augments=self.augments,
-        split_cache=split_cache.SplitCache(data.get('split_cache_dir', '')) if preprocess_id else None,
-        preprocess_id=preprocess_id)
+        **self._split_cache_args())
 
   def eval_batches(self, process_index, process_count):
     from data import pipeline  # pylint: disable=import-outside-toplevel
     return pipeline.eval_stream(
         self.source, self.config.data.eval_split, self._preprocess,
         global_batch=self.config.eval_batch_size, process_index=process_index,
-        process_count=process_count, fields=self.fields)
+        process_count=process_count, fields=self.fields, **self._split_cache_args())
