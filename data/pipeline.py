@@ -268,7 +268,8 @@ def eval_stream(source, split: str, preprocess: Preprocess, *, global_batch: int
   in_memory = (_whole_shards(source, split, {process_index: size}, process_count, fields, preprocess, False,
                              split_cache, preprocess_id) if split_cache and preprocess_id and size else None)
   if in_memory:
-    return _padded_batches(in_memory[0]()[0], size, batches, local_batch)
+    read_shard, _ = in_memory
+    return _padded_batches(read_shard()[0], size, batches, local_batch)
   no_seed = tf.zeros([2], tf.int64)  # evaluation preprocessing is deterministic
   ds = _select(source.read(split, process_index, process_count), fields).map(
       lambda ex: dict(preprocess(ex, no_seed, False), mask=tf.constant(1.0)),

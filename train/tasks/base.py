@@ -100,8 +100,6 @@ class SourceTask(Task, abc.ABC):
     shards preprocessed into memory are saved for later runs (data/split_cache.py). None: not saved."""
     return None
 
-  # data.pipeline is imported where it is used: its stream reads through TensorFlow, which tasks
-  # that do not use tf.data (skip-gram) should not pay for at start-up.
   def _split_cache_args(self) -> dict:
     from data import split_cache  # pylint: disable=import-outside-toplevel
     data = self.config.data
@@ -109,6 +107,8 @@ class SourceTask(Task, abc.ABC):
     return {'preprocess_id': preprocess_id,
             'split_cache': split_cache.SplitCache(data.get('split_cache_dir', '')) if preprocess_id else None}
 
+  # data.pipeline is imported where it is used: its streams read through TensorFlow, which tasks
+  # that do not use tf.data (skip-gram) should not pay for at start-up.
   def train_batches(self, start_step, process_index, process_count):
     from data import pipeline  # pylint: disable=import-outside-toplevel
     data = self.config.data
