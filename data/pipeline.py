@@ -13,9 +13,10 @@ A split whose preprocessing draws no random numbers (`augments=False`), whose ex
 shape and which fits in IN_MEMORY_LIMIT_BYTES is instead preprocessed once into memory, and each
 batch is gathered from those arrays by a seeded permutation per shard and epoch: the same
 guarantees, at 0.07 instead of 0.39 ms of host CPU per batch (tf.data's shuffle, batch and map
-threads were most of the input pipeline's cost on a 2-core machine, bench/README_cnn.md). Given a
-data/split_cache.py folder and an identity of the task's preprocessing, those shards are saved
-there, and a later run loads them without importing TensorFlow.
+threads were most of the input pipeline's cost on a 2-core machine, bench/README_cnn.md). Where
+the source can read such shards without TensorFlow (`read_numpy`) and the task preprocess them in
+numpy (`preprocess_numpy`), tf.data is not used for them at all. Given a data/split_cache.py folder
+and an identity of the task's preprocessing, those shards are saved there, and a later run loads them.
 
 Evaluation: each process reads its contiguous shard in order, padded to a whole number of
 batches (the same number on every process) with examples whose `mask` is 0, so metrics cover
@@ -40,6 +41,8 @@ with epy.lazy_imports():
 
 # preprocess(example, seed, train) -> example; `seed` is a [2] int64 tf.Tensor for stateless ops.
 Preprocess = Callable[[dict, Any, bool], dict]
+# The same without random numbers, on {field: array over a shard} -> the same; None: cannot.
+PreprocessNumpy = Callable[[dict[str, np.ndarray], bool], dict | None]
 
 # Preprocessed examples (float32 images) take up to 4x the bytes of tf.data's cache of decoded
 # ones, so larger splits keep streaming through tf.data.
@@ -59,7 +62,7 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
                  num_shards: int = 0, cache: bool = True, shuffle_buffer: int = 10_000,
                  fields: Sequence[str] | None = None, augments: bool = True,
                  split_cache: split_cache_lib.SplitCache | None = None,
-                 preprocess_id: dict | None = None) -> Batches:
+                 preprocess_id: dict | None = None, preprocess_numpy: PreprocessNumpy | None = None) -> Batches:
   """This process's rows of global training batches start_step, start_step + 1, ... (forever).
 
   `fields`: the example keys `preprocess` reads (None: all). Dropping the others before the cache
@@ -67,6 +70,8 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
   `augments`: whether `preprocess` uses its seed; if not (and `cache`), see InMemoryBatches.
   `split_cache`, `preprocess_id`: where in-memory shards are saved, and what identifies
   `preprocess` (everything it depends on beyond the examples); either None: nothing is saved.
+  `preprocess_numpy`: `preprocess` on whole shards of numpy arrays, which in-memory shards use
+  where the source can read them without TensorFlow (`read_numpy`).
   """
   num_shards = num_shards or process_count
   if global_batch % num_shards:
@@ -79,7 +84,8 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
       raise UserInputError(f'split {split!r} shard {shard} has {size} examples, fewer than one batch '
                            f'of {shard_batch}; lower batch_size')
   if cache and not augments:
-    in_memory = _whole_shards(source, split, sizes, num_shards, fields, preprocess, True, split_cache, preprocess_id)
+    in_memory = _whole_shards(source, split, sizes, num_shards, fields, preprocess, True, split_cache, preprocess_id,
+                              preprocess_numpy)
     if in_memory:
       return InMemoryBatches(*in_memory, list(shards), shard_batch, seed, start_step)
   streams = []
@@ -100,19 +106,27 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
 
 def _whole_shards(source, split: str, sizes: dict[int, int], num_shards: int, fields: Sequence[str] | None,
                   preprocess: Preprocess, train: bool, split_cache: split_cache_lib.SplitCache | None,
-                  preprocess_id: dict | None) -> tuple[Callable[[], list[dict[str, np.ndarray]]], dict] | None:
+                  preprocess_id: dict | None, preprocess_numpy: PreprocessNumpy | None = None,
+                  ) -> tuple[Callable[[], list[dict[str, np.ndarray]]], dict] | None:
   """(read, specs) of shards `sizes` (shard -> examples) preprocessed whole into memory, or None
   where their examples differ in shape or they are larger than IN_MEMORY_LIMIT_BYTES.
 
   read() returns one {field: array over the shard's examples} per shard: the arrays saved in
-  `split_cache` if all are there (then nothing here touches TensorFlow), else decoded through
-  tf.data and saved. specs: {field: (one shard's shape, dtype)}, known before read().
+  `split_cache` if all are there, else those the source and `preprocess_numpy` make without
+  TensorFlow where they can (both read at once), else decoded through tf.data at read(); the
+  latter two are saved. specs: {field: (one shard's shape, dtype)}, known before read().
   """
   keys = _shard_keys(source, split, sizes, num_shards, fields, train, preprocess_id) if split_cache else None
-  saved = [split_cache.load(key) for key in keys] if keys else []
-  if saved and all(arrays is not None and len(next(iter(arrays.values()))) == size
-                   for size, arrays in zip(sizes.values(), saved)):
-    return (lambda: saved), {name: (array.shape, array.dtype) for name, array in saved[0].items()}
+  arrays = [split_cache.load(key) for key in keys] if keys else []
+  read_now = not _complete(arrays, sizes)
+  if read_now:
+    arrays = _read_numpy(source, split, sizes, num_shards, fields, train, preprocess_numpy)
+  if _complete(arrays, sizes):
+    if sum(array.nbytes for shard_arrays in arrays for array in shard_arrays.values()) > IN_MEMORY_LIMIT_BYTES:
+      return None
+    for key, shard_arrays in zip(keys if read_now and keys else [], arrays):
+      split_cache.save(key, shard_arrays)
+    return (lambda: arrays), {name: (array.shape, array.dtype) for name, array in arrays[0].items()}
   no_seed = tf.zeros([2], tf.int64)
   whole_shards = [_map_then_batch(_select(source.read(split, shard, num_shards), fields),
                                   lambda example: preprocess(example, no_seed, train), size)
@@ -128,6 +142,26 @@ def _whole_shards(source, split: str, sizes: dict[int, int], num_shards: int, fi
     return arrays
 
   return read, {name: (tuple(spec.shape), spec.dtype.as_numpy_dtype) for name, spec in whole_shards[0].element_spec.items()}
+
+
+def _complete(arrays: list[dict[str, np.ndarray] | None], sizes: dict[int, int]) -> bool:
+  """Whether `arrays` holds every shard of `sizes`, each with its number of examples."""
+  return len(arrays) == len(sizes) and all(
+      shard_arrays is not None and all(len(array) == size for array in shard_arrays.values())
+      for size, shard_arrays in zip(sizes.values(), arrays))
+
+
+def _read_numpy(source, split: str, sizes: dict[int, int], num_shards: int, fields: Sequence[str] | None,
+                train: bool, preprocess_numpy: PreprocessNumpy | None) -> list[dict[str, np.ndarray] | None]:
+  """The shards preprocessed without TensorFlow, as far as the source and the task can (see _complete)."""
+  read_numpy = getattr(source, 'read_numpy', None)
+  arrays = []
+  for shard in sizes:
+    raw = read_numpy(split, shard, num_shards, fields) if read_numpy and preprocess_numpy else None
+    arrays.append(None if raw is None else preprocess_numpy(raw, train))
+    if arrays[-1] is None:
+      break
+  return arrays
 
 
 def _shard_keys(source, split: str, shards, num_shards: int, fields: Sequence[str] | None, train: bool,
@@ -253,12 +287,12 @@ def num_eval_batches(source, split: str, global_batch: int, process_count: int) 
 
 def eval_stream(source, split: str, preprocess: Preprocess, *, global_batch: int, process_index: int = 0,
                 process_count: int = 1, fields: Sequence[str] | None = None,
-                split_cache: split_cache_lib.SplitCache | None = None,
-                preprocess_id: dict | None = None) -> Iterator[dict[str, np.ndarray]]:
+                split_cache: split_cache_lib.SplitCache | None = None, preprocess_id: dict | None = None,
+                preprocess_numpy: PreprocessNumpy | None = None) -> Iterator[dict[str, np.ndarray]]:
   """This process's padded eval batches; every example of the split appears exactly once overall.
 
-  With `split_cache` and `preprocess_id` (see train_stream), the shard is preprocessed whole into
-  memory where it fits, and saved: a later run evaluates without TensorFlow.
+  With `split_cache` and `preprocess_id`, or `preprocess_numpy` (see train_stream), the shard is
+  preprocessed whole into memory where it fits (and saved): evaluation without TensorFlow.
   """
   if global_batch % process_count:
     raise UserInputError(f'eval batch size {global_batch} must be a multiple of the process count {process_count}')
@@ -266,7 +300,8 @@ def eval_stream(source, split: str, preprocess: Preprocess, *, global_batch: int
   batches = num_eval_batches(source, split, global_batch, process_count)
   size = source.num_examples(split, process_index, process_count)
   in_memory = (_whole_shards(source, split, {process_index: size}, process_count, fields, preprocess, False,
-                             split_cache, preprocess_id) if split_cache and preprocess_id and size else None)
+                             split_cache, preprocess_id, preprocess_numpy)
+               if (split_cache and preprocess_id or preprocess_numpy) and size else None)
   if in_memory:
     read_shard, _ = in_memory
     return _padded_batches(read_shard()[0], size, batches, local_batch)

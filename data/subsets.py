@@ -40,6 +40,8 @@ class FilteredSource:
     self.keep = {path: tf.constant([int(v) for v in values], tf.int64) for path, values in keep.items()}
     self._counts = {}
 
+  read_numpy = None  # the filter is tf.data's: not the wrapped source's reader, which would skip it
+
   def __getattr__(self, name):  # everything else (info, num_classes, ...) is the wrapped source's
     return getattr(self.source, name)
 

@@ -1,5 +1,6 @@
-"""Preprocessed shards saved for later runs (data/split_cache.py): the same batches, no stale copy,
-no TensorFlow at start-up, and a damaged or unwritable cache costs only time."""
+"""Preprocessed shards saved for later runs (data/split_cache.py) and read without TensorFlow
+(data/numpy_reader.py): the same batches as tf.data, no stale copy, no TensorFlow at start-up,
+and a damaged or unwritable cache costs only time."""
 
 import os
 import sys
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data import pipeline, split_cache
+from configs import shapes_cnn
+from data import pipeline, sources, split_cache, subsets
 from tests import spine_runs
+from train import tasks
 
 
 class VersionedSource:
@@ -160,14 +163,47 @@ print('tensorflow' in sys.modules, int(batch['image'].astype(np.int64).sum()), b
 """
 
 
-def test_a_classification_run_with_its_splits_saved_reads_them_without_tensorflow(shapes_data_dir, tmp_path):
-  """The second run's training and evaluation batches equal the first's, and it never imports
-  TensorFlow to get them."""
+def test_a_classification_run_reads_and_evaluates_without_tensorflow(shapes_data_dir, tmp_path):
+  """The first run decodes the split without TensorFlow (data/numpy_reader.py) and saves it; the
+  second loads it. Both give the same training and evaluation batches, and neither imports TensorFlow."""
   code = _FIRST_BATCH.format(data_dir=shapes_data_dir, cache_dir=str(tmp_path))
   outputs = []
   for _ in range(2):
     result = spine_runs.run([sys.executable, '-c', code])
     assert result.returncode == 0, result.stderr[-2000:]
     outputs.append(result.stdout.split(' ', 1))
-  assert outputs[0][0] == 'True' and outputs[1][0] == 'False'
+  assert outputs[0][0] == outputs[1][0] == 'False'
   assert outputs[0][1] == outputs[1][1]
+  assert len(os.listdir(tmp_path)) == 2  # the train and the test split
+
+
+def test_batches_read_without_tensorflow_are_those_tf_data_gives(shapes_data_dir, monkeypatch):
+  """PNG decoding by Pillow and the numpy preprocessing against tf.data's: training batches (after
+  a resume, over two shards) and evaluation batches, byte for byte."""
+  config = shapes_cnn.get_config()
+  config.data.update(data_dir=shapes_data_dir, split_cache=False, num_shards=2)
+  config.update(batch_size=32, eval_batch_size=300)
+
+  def batches(task):
+    train = task.train_batches(7, 0, 1)
+    return [next(train) for _ in range(3)] + list(task.eval_batches(0, 1))
+
+  task = tasks.make_task(config)
+  assert isinstance(task.source.read_numpy('test', 0, 2, ('image', 'label')), dict)
+  without_tf = batches(task)
+  monkeypatch.setattr(sources.TfdsSource, 'read_numpy', lambda *args: None)
+  through_tf = batches(tasks.make_task(config))
+  assert len(without_tf) == len(through_tf) == 3 + 4  # 1000 test images in batches of 300
+  for ours, theirs in zip(without_tf, through_tf):
+    assert ours.keys() == theirs.keys()
+    for name, value in theirs.items():
+      assert ours[name].dtype == value.dtype
+      np.testing.assert_array_equal(ours[name], value)
+
+
+def test_fields_without_a_numpy_decoder_are_left_to_tf_data(shapes_data_dir):
+  config = shapes_cnn.get_config()
+  config.data.data_dir = shapes_data_dir
+  source = tasks.make_task(config).source
+  assert source.read_numpy('test', 0, 1, ('caption',)) is None  # text: not an image or an integer
+  assert subsets.FilteredSource(source, {'label': (0,)}).read_numpy is None  # would skip the filter

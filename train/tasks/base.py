@@ -100,11 +100,16 @@ class SourceTask(Task, abc.ABC):
     shards preprocessed into memory are saved for later runs (data/split_cache.py). None: not saved."""
     return None
 
-  def _split_cache_args(self) -> dict:
+  # Optional: `_preprocess` on whole shards of numpy arrays where it draws no random numbers,
+  # (arrays: {field: array}, train) -> exactly its values, or None for arrays it cannot take. Then
+  # shards the source reads without TensorFlow (`read_numpy`) are preprocessed without it too.
+  _preprocess_numpy = None
+
+  def _in_memory_args(self) -> dict:
     from data import split_cache  # pylint: disable=import-outside-toplevel
     data = self.config.data
     preprocess_id = self.preprocess_id() if data.get('split_cache', False) else None
-    return {'preprocess_id': preprocess_id,
+    return {'preprocess_id': preprocess_id, 'preprocess_numpy': self._preprocess_numpy,
             'split_cache': split_cache.SplitCache(data.get('split_cache_dir', '')) if preprocess_id else None}
 
   # data.pipeline is imported where it is used: its streams read through TensorFlow, which tasks
@@ -117,11 +122,11 @@ class SourceTask(Task, abc.ABC):
         seed=self.config.seed, start_step=start_step, process_index=process_index,
         process_count=process_count, num_shards=data.num_shards, cache=data.cache,
         shuffle_buffer=data.shuffle_buffer, fields=self.fields, augments=self.augments,
-        **self._split_cache_args())
+        **self._in_memory_args())
 
   def eval_batches(self, process_index, process_count):
     from data import pipeline  # pylint: disable=import-outside-toplevel
     return pipeline.eval_stream(
         self.source, self.config.data.eval_split, self._preprocess,
         global_batch=self.config.eval_batch_size, process_index=process_index,
-        process_count=process_count, fields=self.fields, **self._split_cache_args())
+        process_count=process_count, fields=self.fields, **self._in_memory_args())

@@ -85,6 +85,13 @@ class ClassificationTask(base.SourceTask):
     return {'image': augment_image(example[data.image_key], seed, train, data),
             'label': tf.cast(example[data.label_key], tf.int32)}
 
+  def _preprocess_numpy(self, arrays, train):
+    data = self.config.data
+    image = arrays[data.image_key]
+    if image.dtype != np.uint8 or (train and data.augment):  # _preprocess would convert or move pixels
+      return None
+    return {'image': image, 'label': arrays[data.label_key].astype(np.int32)}
+
   def preprocess_id(self):
     # _preprocess reads the data config, and its code is in the modules of this class and its bases.
     modules = [cls.__module__ for cls in type(self).__mro__ if cls.__module__.startswith('train.')]
