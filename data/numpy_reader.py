@@ -11,7 +11,7 @@ through tf.data.
 
 import io
 import struct
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
