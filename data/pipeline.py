@@ -124,8 +124,8 @@ def _whole_shards(source, split: str, sizes: dict[int, int], num_shards: int, fi
   if _complete(arrays, sizes):
     if sum(array.nbytes for shard_arrays in arrays for array in shard_arrays.values()) > IN_MEMORY_LIMIT_BYTES:
       return None
-    for key, shard_arrays in zip(keys if read_now and keys else [], arrays):
-      split_cache.save(key, shard_arrays)
+    if read_now:
+      _save(split_cache, keys, arrays)
     return (lambda: arrays), {name: (array.shape, array.dtype) for name, array in arrays[0].items()}
   no_seed = tf.zeros([2], tf.int64)
   whole_shards = [_map_then_batch(_select(source.read(split, shard, num_shards), fields),
@@ -137,11 +137,16 @@ def _whole_shards(source, split: str, sizes: dict[int, int], num_shards: int, fi
 
   def read():
     arrays = [tf.nest.map_structure(np.asarray, ds.get_single_element()) for ds in whole_shards]
-    for key, shard_arrays in zip(keys or [], arrays):
-      split_cache.save(key, shard_arrays)
+    _save(split_cache, keys, arrays)
     return arrays
 
   return read, {name: (tuple(spec.shape), spec.dtype.as_numpy_dtype) for name, spec in whole_shards[0].element_spec.items()}
+
+
+def _save(split_cache: split_cache_lib.SplitCache | None, keys: list[dict] | None,
+          arrays: list[dict[str, np.ndarray]]) -> None:
+  for key, shard_arrays in zip(keys or [], arrays):  # keys only with a split cache
+    split_cache.save(key, shard_arrays)
 
 
 def _complete(arrays: list[dict[str, np.ndarray] | None], sizes: dict[int, int]) -> bool:

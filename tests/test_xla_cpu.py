@@ -74,7 +74,7 @@ def test_compile_options_compile_and_keep_the_values(monkeypatch, options_for, p
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  if xla_cpu.metadata.version('jaxlib').startswith(xla_cpu.MEASURED_JAXLIB):  # the pinned stack
+  if xla_cpu._measured_jaxlib():  # pylint: disable=protected-access  # the pinned stack
     options = options_for('cpu')
     assert options is not None
     run = lambda: program(jax, jnp)
