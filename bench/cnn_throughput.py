@@ -4,9 +4,11 @@
   python bench/cnn_throughput.py --skip-pipeline --skip-startup   # sections 1-2 only
   python bench/cnn_throughput.py --skip-throughput                # sections 3-4 only
   python bench/cnn_throughput.py --skip-torch --xla-flags=--xla_cpu_use_xnnpack=true
+  python bench/cnn_throughput.py --standard-layers --skip-pipeline --skip-startup   # without nets/cpu_kernels.py
 
   1. Our train step, built exactly as train/loop.py builds it: configs/mnist_cnn.py, the ConvNet
-     of nets/cnn.py from config.model (num_classes 10; it pools with nets.cnn.max_pool_2x2),
+     of nets/cnn.py from config.model (num_classes 10; with the config's model.cpu_kernels, the
+     kernels of nets/cpu_kernels.py; --standard-layers: Flax's standard layers instead),
      train.optim.make_optimizer, train.steps.create_state / make_train_step and
      DataParallel('jit'): the jitted step that donates the state. Fed one device-resident random
      batch of [batch, 28, 28, 1]. Reported: images/s after --warmup steps, the first step's time
@@ -81,6 +83,8 @@ def parse_args():
                       help="TFDS data dir for 'shapes'; built there (~20 s) if absent")
   parser.add_argument('--glibc-default-malloc', action='store_true',
                       help="no restart with train.xla_cpu.MALLOC_TUNABLES (glibc's defaults)")
+  parser.add_argument('--standard-layers', action='store_true',
+                      help="sections 1 and 3 with config.model.cpu_kernels=False (Flax's layers only)")
   parser.add_argument('--xla-flags', default='',
                       help='appended to $XLA_FLAGS before JAX starts, to try XLA CPU options')
   return parser.parse_args()
@@ -267,6 +271,7 @@ def mnist_config(args):
   from configs import mnist_cnn  # pylint: disable=import-outside-toplevel
   config = mnist_cnn.get_config()
   config.batch_size = args.batch
+  config.model.cpu_kernels = not args.standard_layers
   return config
 
 
@@ -348,6 +353,7 @@ def pipeline_overhead(args) -> dict:
 
   config = shapes_cnn.get_config()
   config.data.data_dir = args.data_dir
+  config.model.cpu_kernels = not args.standard_layers
   start = time.perf_counter()
   task = classification.ClassificationTask(config)  # builds 'shapes' into data_dir if absent
   task_s = time.perf_counter() - start
@@ -497,7 +503,8 @@ def main():
   if speed:
     m = speed['config'].model
     print(f'MNIST ConvNet (configs/mnist_cnn.py): stages {tuple(m.stage_features)} x{m.convs_per_stage} conv, '
-          f'head {tuple(m.head)}, BatchNorm, dropout {m.dropout_rate}, {speed["params"]:,} parameters; '
+          f'head {tuple(m.head)}, BatchNorm, dropout {m.dropout_rate}, {speed["params"]:,} parameters, '
+          f'cpu_kernels={m.cpu_kernels}; '
           f'batch {args.batch} x {MNIST_SHAPE}, AdamW + clipping')
     images = {name: args.batch / seconds for name, seconds in speed['seconds'].items()}
     for name, seconds in speed['seconds'].items():

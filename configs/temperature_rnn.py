@@ -9,7 +9,8 @@
 The offline default is a generated hourly series (data.series.seasonal_temperature: yearly and
 daily cycles, a trend and persistent weather noise). The last 20% of the series is the test
 span; the final evaluation reports mae / rmse beside persistence_* and seasonal_naive_*.
-A CSV must be regular (one row per step); the season of the seasonal-naive baseline is one day.
+A CSV must be regular (one row per step), or name data.fill_gaps='interpolate' to fill missing
+steps linearly; the season of the seasonal-naive baseline is one day.
 """
 
 import ml_collections
@@ -27,6 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
       'num_days': 3 * 365, 'steps_per_day': 24, 'series_seed': 0,  # generated
       'path': '', 'time_column': 'time', 'value_column': 'value',  # csv (.csv or .tsv)
       'time_format': '',  # csv: strptime format of the times; '' = ISO 8601
+      'fill_gaps': '',  # csv: '' = a missing step is an error; 'interpolate' = filled linearly in time
       'window': 48,  # steps read
       'horizon': 24,  # steps predicted
       'split_fraction': 0.8,  # the later 20% of the series is the test span

@@ -1,7 +1,7 @@
 """A prepared TFDS split's PNG images and integer labels, read into numpy without TensorFlow.
 
-TensorFlow takes 1.7-2.7 s to import on a 2-core machine, the longest part of a short run's
-start-up (bench/README_cnn.md). For the features an image classifier reads, TFDS's TFRecord files
+Importing TensorFlow is the longest part of a short run's start-up on a small CPU machine
+(bench/README_cpu_kernels.md). For the features an image classifier reads, TFDS's TFRecord files
 need no TensorFlow: a record is a length-prefixed tf.train.Example (parsed with TFDS's own proto
 module), an image is PNG bytes (decoded by Pillow) and a label an int64. PNG is lossless, so the
 pixels are exactly those tf.data decodes. Anything else (another file format, JPEG bytes, a nested

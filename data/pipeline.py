@@ -12,11 +12,12 @@ reproducible too.
 A split whose preprocessing draws no random numbers (`augments=False`), whose examples have one
 shape and which fits in IN_MEMORY_LIMIT_BYTES is instead preprocessed once into memory, and each
 batch is gathered from those arrays by a seeded permutation per shard and epoch: the same
-guarantees, at 0.07 instead of 0.39 ms of host CPU per batch (tf.data's shuffle, batch and map
-threads were most of the input pipeline's cost on a 2-core machine, bench/README_cnn.md). Where
+guarantees at a fraction of the host CPU per batch (tf.data's shuffle, batch and map threads
+were most of the input pipeline's cost on a small machine, bench/README_cnn.md). Where
 the source can read such shards without TensorFlow (`read_numpy`) and the task preprocess them in
 numpy (`preprocess_numpy`), tf.data is not used for them at all. Given a data/split_cache.py folder
 and an identity of the task's preprocessing, those shards are saved there, and a later run loads them.
+Reading a split into memory shows its progress (`progress`), as other long preparation does.
 
 Evaluation: each process reads its contiguous shard in order, padded to a whole number of
 batches (the same number on every process) with examples whose `mask` is 0, so metrics cover
@@ -26,15 +27,17 @@ every example exactly once.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator, Sequence
+import sys
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
+import tqdm
 from etils import epy
 
 from data import split_cache as split_cache_lib
 from data.errors import UserInputError
 
-# TensorFlow (1.5 s to import) loads when a stream first uses it: a run whose shards are in the
+# TensorFlow, slow to import, loads when a stream first uses it: a run whose shards are in the
 # split cache starts without it.
 with epy.lazy_imports():
   import tensorflow as tf
@@ -47,6 +50,22 @@ PreprocessNumpy = Callable[[dict[str, np.ndarray], bool], dict | None]
 # Preprocessed examples (float32 images) take up to 4x the bytes of tf.data's cache of decoded
 # ones, so larger splits keep streaming through tf.data.
 IN_MEMORY_LIMIT_BYTES = 2 << 30
+# Examples per tf.data element when a split is read into memory: enough that the per-element cost
+# is negligible, few enough that the progress bar moves.
+READ_CHUNK = 1024
+# Preparation that ends sooner shows no progress bar.
+PROGRESS_DELAY_S = 2.0
+
+
+def progress(items: Iterable | None = None, *, total: int | None = None, desc: str, unit: str) -> tqdm.tqdm:
+  """A tqdm progress bar on stderr for long preparation (reading a split, a corpus, building a vocabulary).
+
+  Iterate it as `items`, or call update(n) for work done in chunks. It appears only once the work
+  has taken PROGRESS_DELAY_S, so short preparation stays quiet, and only on a terminal, so logs
+  and captured test output get no bars.
+  """
+  return tqdm.tqdm(items, total=total, desc=desc, unit=unit, unit_scale=True, delay=PROGRESS_DELAY_S,
+                   disable=None, file=sys.stderr)
 
 
 def process_shards(num_shards: int, process_index: int, process_count: int) -> range:
@@ -66,7 +85,7 @@ def train_stream(source, split: str, preprocess: Preprocess, *, global_batch: in
   """This process's rows of global training batches start_step, start_step + 1, ... (forever).
 
   `fields`: the example keys `preprocess` reads (None: all). Dropping the others before the cache
-  halves tf.data's work per batch on a dataset with many annotations (shapes: 12 fields, 2 used).
+  cuts tf.data's work per batch on a dataset with many annotations (shapes: 12 fields, 2 used).
   `augments`: whether `preprocess` uses its seed; if not (and `cache`), see InMemoryBatches.
   `split_cache`, `preprocess_id`: where in-memory shards are saved, and what identifies
   `preprocess` (everything it depends on beyond the examples); either None: nothing is saved.
@@ -113,8 +132,9 @@ def _whole_shards(source, split: str, sizes: dict[int, int], num_shards: int, fi
 
   read() returns one {field: array over the shard's examples} per shard: the arrays saved in
   `split_cache` if all are there, else those the source and `preprocess_numpy` make without
-  TensorFlow where they can (both read at once), else decoded through tf.data at read(); the
-  latter two are saved. specs: {field: (one shard's shape, dtype)}, known before read().
+  TensorFlow where they can (both read at once), else decoded through tf.data at read(), in chunks
+  of READ_CHUNK examples that a progress bar counts; the latter two are saved.
+  specs: {field: (one shard's shape, dtype)}, known before read().
   """
   keys = _shard_keys(source, split, sizes, num_shards, fields, train, preprocess_id) if split_cache else None
   arrays = [split_cache.load(key) for key in keys] if keys else []
@@ -128,19 +148,43 @@ def _whole_shards(source, split: str, sizes: dict[int, int], num_shards: int, fi
       _save(split_cache, keys, arrays)
     return (lambda: arrays), {name: (array.shape, array.dtype) for name, array in arrays[0].items()}
   no_seed = tf.zeros([2], tf.int64)
-  whole_shards = [_map_then_batch(_select(source.read(split, shard, num_shards), fields),
-                                  lambda example: preprocess(example, no_seed, train), size)
-                  for shard, size in sizes.items()]
-  if (not all(_fixed_shapes(ds) for ds in whole_shards)
-      or sum(_element_bytes(ds) for ds in whole_shards) > IN_MEMORY_LIMIT_BYTES):
+  chunked_shards = [_map_then_batch(_select(source.read(split, shard, num_shards).take(size), fields),
+                                    lambda example: preprocess(example, no_seed, train), READ_CHUNK,
+                                    drop_remainder=False)
+                    for shard, size in sizes.items()]
+  chunk_specs = chunked_shards[0].element_spec  # every shard's: one source, one preprocessing
+  flat_specs = tf.nest.flatten(chunk_specs)
+  if (not all(spec.shape[1:].is_fully_defined() for spec in flat_specs)
+      or sum(sizes.values()) * sum(spec.shape[1:].num_elements() * spec.dtype.size for spec in flat_specs)
+      > IN_MEMORY_LIMIT_BYTES):
     return None
+  specs = {name: ((next(iter(sizes.values())),) + tuple(spec.shape[1:]), spec.dtype.as_numpy_dtype)
+           for name, spec in chunk_specs.items()}
 
   def read():
-    arrays = [tf.nest.map_structure(np.asarray, ds.get_single_element()) for ds in whole_shards]
+    arrays = _read_chunks(chunked_shards, list(sizes.values()), specs, split)
     _save(split_cache, keys, arrays)
     return arrays
 
-  return read, {name: (tuple(spec.shape), spec.dtype.as_numpy_dtype) for name, spec in whole_shards[0].element_spec.items()}
+  return read, specs
+
+
+def _read_chunks(chunked_shards: list[tf.data.Dataset], sizes: list[int], specs: dict,
+                 split: str) -> list[dict[str, np.ndarray]]:
+  """Each shard's chunks copied into {field: array over the shard's examples}, counted by a progress bar."""
+  arrays = []
+  with progress(total=sum(sizes), desc=f'reading {split}', unit=' examples') as bar:
+    for ds, size in zip(chunked_shards, sizes):
+      shard_arrays = {name: np.empty((size,) + shape[1:], dtype) for name, (shape, dtype) in specs.items()}
+      start = 0
+      for chunk in ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+        stop = start + len(next(iter(chunk.values())))
+        for name, values in chunk.items():
+          shard_arrays[name][start:stop] = values
+        bar.update(stop - start)
+        start = stop
+      arrays.append(shard_arrays)
+  return arrays
 
 
 def _save(split_cache: split_cache_lib.SplitCache | None, keys: list[dict] | None,
@@ -185,10 +229,6 @@ def _shard_keys(source, split: str, shards, num_shards: int, fields: Sequence[st
 
 def _fixed_shapes(ds: tf.data.Dataset) -> bool:
   return all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec))
-
-
-def _element_bytes(ds: tf.data.Dataset) -> int:
-  return sum(spec.shape.num_elements() * spec.dtype.size for spec in tf.nest.flatten(ds.element_spec))
 
 
 class Batches:
@@ -262,21 +302,22 @@ def _select(ds: tf.data.Dataset, fields: Sequence[str] | None) -> tf.data.Datase
   return ds.map(lambda example: {key: example[key] for key in fields})
 
 
-def _map_then_batch(ds: tf.data.Dataset, fn, batch_size: int) -> tf.data.Dataset:
+def _map_then_batch(ds: tf.data.Dataset, fn, batch_size: int, drop_remainder: bool = True) -> tf.data.Dataset:
   """`ds.map(fn).batch(batch_size)`, vectorised over whole batches when the examples' shapes allow.
 
-  tf.data's per-example call overhead was most of the pipeline's CPU time (1.2 of 1.6 ms per
-  batch of 64 images, bench/cnn_throughput.py), CPU that XLA needs on a small machine. Examples of
-  varying shape (token sequences) cannot be batched before `fn`, so they keep the per-example map.
+  tf.data's per-example call overhead was most of the pipeline's CPU time (bench/cnn_throughput.py),
+  CPU that XLA needs on a small machine. Examples of varying shape (token sequences) cannot be
+  batched before `fn`, so they keep the per-example map. Without `drop_remainder` the last batch
+  is smaller and the batches' first dimension has no static size.
   """
   if all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec)):
-    ds = ds.batch(batch_size, drop_remainder=True)
-    # Without autograph: converting the vectorised function took 0.3 s of every run's start-up.
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    # Without autograph: converting the vectorised function was a noticeable part of every run's start-up.
     per_batch = tf.autograph.experimental.do_not_convert(
         lambda *batch: tf.vectorized_map(lambda example: fn(*example), batch))
     return ds.map(per_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  return ds.batch(batch_size, drop_remainder=True)
+  return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
 def _concat_batches(*batches):

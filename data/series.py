@@ -64,8 +64,55 @@ def _parse_time(text: str, time_format: str) -> np.datetime64:
   return np.datetime64(datetime.datetime.fromisoformat(text), 's')
 
 
-def read_csv_series(path: str, time_column: str, value_column: str, time_format: str = '') -> Series:
-  """A regular series from a CSV/TSV file with a header; times ISO 8601 or in `time_format` (strptime)."""
+# data.fill_gaps: '' = a missing time or value is an error; 'interpolate' = filled linearly in time.
+FILL_GAPS = ('', 'interpolate')
+
+
+def read_csv_series(path: str, time_column: str, value_column: str, time_format: str = '',
+                    fill_gaps: str = '') -> Series:
+  """A regular series from a CSV/TSV file with a header; times ISO 8601 or in `time_format` (strptime).
+
+  The series' step is the spacing most of its consecutive rows have. With fill_gaps='interpolate'
+  it is resampled to that step from its first time on: times without a value (missing rows, empty
+  or NaN cells) get one interpolated linearly in time between their known neighbours.
+  """
+  if fill_gaps not in FILL_GAPS:
+    raise UserInputError(f'unknown data.fill_gaps {fill_gaps!r}; choose one of {FILL_GAPS}')
+  times, values = _read_rows(path, time_column, value_column, time_format, missing_values=bool(fill_gaps))
+  rows = np.arange(1, len(times) + 1)  # data row numbers, for the messages
+  if fill_gaps:
+    known = np.isfinite(values)
+    times, values, rows = times[known], values[known], rows[known]
+  if len(times) < 3:
+    raise UserInputError(f'{path} has {len(times)} data rows with values; a series needs many more')
+  if not np.isfinite(values).all():
+    raise UserInputError(f'{path}: column {value_column!r} holds NaN or infinite values; fill them in '
+                         "or set data.fill_gaps='interpolate'")
+  steps = np.diff(times)
+  backwards = np.flatnonzero(steps <= np.timedelta64(0, 's'))
+  if backwards.size:
+    at = backwards[0] + 1
+    raise UserInputError(f'{path}: the times must be increasing, but row {rows[at]} ({times[at]}) follows '
+                         f'{times[at - 1]}; ' + ('drop or merge the rows of a repeated time' if steps[at - 1] == 0
+                                                 else 'sort the rows by time'))
+  spacings, counts = np.unique(steps, return_counts=True)
+  step = spacings[np.argmax(counts)]
+  if fill_gaps == 'interpolate':
+    regular = times[0] + np.arange((times[-1] - times[0]) // step + 1) * step
+    seconds = lambda t: t.astype(np.int64).astype(np.float64)
+    return Series(regular, np.interp(seconds(regular), seconds(times), values).astype(np.float32))
+  irregular = np.flatnonzero(steps != step)
+  if irregular.size:
+    at = irregular[0] + 1
+    raise UserInputError(f'{path}: the times must be equally spaced, but row {rows[at]} ({times[at]}) follows '
+                         f'{times[at - 1]} after {steps[at - 1]}, not {step}; resample the series to a regular '
+                         "step, or set data.fill_gaps='interpolate' to fill the missing times linearly")
+  return Series(times, values.astype(np.float32))
+
+
+def _read_rows(path: str, time_column: str, value_column: str, time_format: str,
+               missing_values: bool) -> tuple[np.ndarray, np.ndarray]:
+  """(datetime64[s] times, float64 values) of every data row; an empty value is NaN if `missing_values`."""
   if not os.path.isfile(path):
     raise UserInputError(f'CSV file {path} does not exist')
   times, values = [], []
@@ -78,32 +125,22 @@ def read_csv_series(path: str, time_column: str, value_column: str, time_format:
                              '(set data.time_column / data.value_column)')
     for row in reader:
       place = f'{path} line {reader.line_num}'
-      for column in (time_column, value_column):
-        if not (row[column] or '').strip():  # None when the row has too few fields
-          raise UserInputError(f'{place} has no value in column {column!r}; fill the gap '
-                               '(e.g. interpolate) or drop the row')
+      time, value = ((row[column] or '').strip() for column in (time_column, value_column))  # None: too few fields
+      if not time:
+        raise UserInputError(f'{place} has no value in column {time_column!r}; fill it in or drop the row')
+      if not value and not missing_values:
+        raise UserInputError(f'{place} has no value in column {value_column!r}; fill the gap, drop the row '
+                             "or set data.fill_gaps='interpolate'")
       try:
-        times.append(_parse_time(row[time_column].strip(), time_format))
+        times.append(_parse_time(time, time_format))
       except ValueError as e:
         raise UserInputError(f'{place}: cannot read the time {row[time_column]!r} ({e}); '
                              'set data.time_format, e.g. "%d.%m.%Y %H:%M:%S"') from e
       try:
-        values.append(float(row[value_column]))
+        values.append(float(value or 'nan'))
       except ValueError as e:
         raise UserInputError(f'{place}: {row[value_column]!r} in column {value_column!r} is not a number') from e
-  if len(times) < 3:
-    raise UserInputError(f'{path} has {len(times)} data rows; a series needs many more')
-  times = np.array(times, 'datetime64[s]')
-  steps = np.diff(times)
-  irregular = np.flatnonzero(steps != steps[0])
-  if steps[0] <= np.timedelta64(0, 's') or irregular.size:
-    at = irregular[0] + 1 if irregular.size else 1
-    raise UserInputError(f'{path}: the times must be increasing and equally spaced, but row {at + 1} '
-                         f'({times[at]}) follows {times[at - 1]} after {steps[at - 1]}, not {steps[0]}; '
-                         'resample the series to a regular step first')
-  if not np.isfinite(values).all():
-    raise UserInputError(f'{path}: column {value_column!r} holds NaN or infinite values; fill them in')
-  return Series(times, np.array(values, np.float32))
+  return np.array(times, 'datetime64[s]'), np.array(values, np.float64)
 
 
 def calendar_features(times: np.ndarray) -> np.ndarray:

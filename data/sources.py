@@ -17,7 +17,7 @@ from typing import Any
 import tensorflow_datasets as tfds
 from etils import epy
 
-# TensorFlow (1.5 s to import) loads when a pipeline first uses it, not with this module: the
+# TensorFlow, slow to import, loads when a pipeline first uses it, not with this module: the
 # loop builds the task without it and compiles the model meanwhile (train/loop.py).
 with epy.lazy_imports():
   import tensorflow as tf

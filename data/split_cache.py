@@ -4,9 +4,9 @@ A shard that data/pipeline.py preprocesses once into memory (InMemoryBatches) is
 numpy arrays under a key covering everything they depend on: the dataset's files (names, sizes,
 modification times), the split and shard, the fields read, the task's preprocessing (its data
 config and the source of the modules that define it), this package's reading code, and the
-TensorFlow, TFDS and numpy versions. A later run with the same key loads the arrays in
-milliseconds instead of importing TensorFlow and decoding the split (together about 2.5 s of a
-2-core machine's start-up, bench/README_cnn.md). A change to any of those makes a new key, so a
+TensorFlow, TFDS and numpy versions. A later run with the same key loads the arrays instead of
+importing TensorFlow and decoding the split, which take most of a small machine's start-up
+(bench/README_cpu_kernels.md). A change to any of those makes a new key, so a
 stale copy is never served; the least recently used entries beyond MAX_ENTRIES are deleted.
 
 The folder: data.split_cache_dir in the config, else $SPLIT_CACHE_DIR, else

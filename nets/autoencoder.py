@@ -26,7 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from nets.cnn import Normalization
+from nets.cnn import normalization
 
 
 class Encoder(nn.Module):
@@ -49,7 +49,7 @@ class Encoder(nn.Module):
       for conv in range(self.convs_per_stage):
         kernel, strides = ((4, 4), 2) if conv == 0 else ((3, 3), 1)
         x = nn.Conv(features, kernel, strides, use_bias=self.norm == 'none', dtype=self.dtype)(x)
-        x = nn.relu(Normalization(self.norm, self.dtype, self.axis_name)(x, train))
+        x = nn.relu(normalization(self.norm, train, self.dtype, self.axis_name)(x))
       self.sow('intermediates', f'stage{stage}', x)
     x = x.reshape((x.shape[0], -1))
     # The code stays float32 whatever the compute dtype: it is what research code reads and edits.
@@ -79,12 +79,12 @@ class Decoder(nn.Module):
     x = nn.relu(x).reshape((latents.shape[0], height // factor, width // factor, self.stage_features[-1]))
     for features in reversed(self.stage_features):
       # Nearest-neighbour upsampling then a conv, rather than a transposed conv: no checkerboard
-      # artefacts (Odena et al. 2016), and on CPU it runs about 10x faster.
+      # artefacts (Odena et al. 2016), and on CPU it runs much faster (bench/README_cpu_kernels.md).
       batch, x_height, x_width, depth = x.shape
       x = jax.image.resize(x, (batch, 2 * x_height, 2 * x_width, depth), 'nearest')
       for _ in range(self.convs_per_stage):
         x = nn.Conv(features, (3, 3), use_bias=self.norm == 'none', dtype=self.dtype)(x)
-        x = nn.relu(Normalization(self.norm, self.dtype, self.axis_name)(x, train))
+        x = nn.relu(normalization(self.norm, train, self.dtype, self.axis_name)(x))
     x = nn.Conv(channels, (3, 3), dtype=jnp.float32)(x)
     return nn.sigmoid(x)
 

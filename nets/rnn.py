@@ -1,13 +1,18 @@
-"""Recurrent networks: an Elman cell, Flax's LSTM and GRU cells, and the layers that run them over time.
+"""Recurrent networks, in the order a text classifier uses them: embed the tokens, recur over them, pool, classify.
 
-A recurrent cell is one function applied at every time step with the same parameters: it reads
-the step's input and the hidden state carried from the previous step and returns the new state
-and the step's output. `Recurrence` scans a cell over the time axis with `nn.scan` (so it
-compiles to one loop, not T copies of the cell). Sequences in a batch have different lengths and
-are padded at the end; a boolean `mask` [batch, time] marks the real steps, and on padded steps
-the state is not updated and the output is zero, so the final state is the state after each
-sequence's own last token. A backward recurrence scans from the end: the padding comes first,
-leaves the initial state untouched, and the real tokens are then read from last to first.
+  TextClassifier        token ids -> embedding -> RNNEncoder -> pooling -> class logits
+  BagOfWordsClassifier  the order-blind baseline: the mean word embedding -> MLP -> class logits
+  Forecaster            a window of a series -> RNNEncoder -> the next values
+
+Recur. A recurrent cell (Elman's, or Flax's LSTM and GRU) is one function applied at every time
+step with the same parameters: it reads the step's input and the hidden state carried from the
+previous step and returns the new state and the step's output. `Recurrence` scans a cell over the
+time axis with `nn.scan` (so it compiles to one loop, not T copies of the cell). Sequences in a
+batch have different lengths and are padded at the end; a boolean `mask` [batch, time] marks the
+real steps, and on padded steps the state is not updated and the output is zero, so the final
+state is the state after each sequence's own last token. A backward recurrence scans from the
+end: the padding comes first, leaves the initial state untouched, and the real tokens are then
+read from last to first.
 
   encoder = RNNEncoder(cell='lstm', features=256, num_layers=2, bidirectional=True)
   outputs, final_states = encoder.apply(variables, embedded, mask)
@@ -17,11 +22,12 @@ leaves the initial state untouched, and the real tokens are then read from last 
 With `time_major=True` the inputs, mask and outputs are [time, batch, ...]: the scan then slices
 them as they lie, where batch-major arrays are transposed on the way in and out (and their
 gradients on the way back). `TextClassifier` embeds the transposed token ids, so its LSTM runs
-time-major without transposing anything large: 4-6% faster training steps on CPU
+time-major without transposing anything large, which makes its training steps faster on CPU
 (bench/README_rnn.md).
 
-`TextClassifier` (embedding -> encoder -> pooling -> classifier), `BagOfWordsClassifier` (the
-order-blind baseline) and `Forecaster` (a window of a series -> the next values) build on it.
+Pool. 'final' takes the last state of each direction, 'mean' and 'max' reduce the outputs over
+the real steps. A sequence without any real step (a padded row of an evaluation batch) pools to
+zeros under each of them, so its logits are the classifier's bias: finite, as are the gradients.
 """
 
 from typing import Any, Sequence
@@ -131,13 +137,20 @@ class RNNEncoder(nn.Module):
 
 
 def masked_mean(x, mask, time_axis: int = 1):
-  """Mean over the real time steps: x [batch, time, f], mask [batch, time] -> [batch, f]."""
-  weights = mask.astype(x.dtype)[..., None]
-  return (x * weights).sum(axis=time_axis) / jnp.maximum(weights.sum(axis=time_axis), 1)
+  """Mean over the real time steps: x [batch, time, f], mask [batch, time] -> [batch, f]; 0 without any."""
+  real = mask[..., None]
+  return jnp.where(real, x, 0).sum(axis=time_axis) / jnp.maximum(real.sum(axis=time_axis), 1).astype(x.dtype)
 
 
 def masked_max(x, mask, time_axis: int = 1):
-  return jnp.where(mask[..., None], x, jnp.finfo(x.dtype).min).max(axis=time_axis)
+  """Max over the real time steps: x [batch, time, f], mask [batch, time] -> [batch, f]; 0 without any.
+
+  A max over no step is -inf, which the classifier would turn into inf or NaN logits. The -inf
+  is selected away, not masked by arithmetic, so no NaN reaches the gradients either.
+  """
+  real = mask[..., None]
+  pooled = jnp.where(real, x, -jnp.inf).max(axis=time_axis)
+  return jnp.where(real.any(axis=time_axis), pooled, 0)
 
 
 POOLINGS = ('final', 'mean', 'max')
@@ -165,22 +178,26 @@ class TextClassifier(nn.Module):
   def __call__(self, ids, mask, train: bool = False):
     """ids, mask [batch, time] -> logits [batch, classes]; the recurrence runs time-major."""
     ids, mask = ids.T, mask.T  # int and bool: small to transpose, unlike the embeddings
-    x = nn.Embed(self.vocab_size, self.embed_dim, dtype=self.dtype, name='embedding')(ids)
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    embedded = nn.Embed(self.vocab_size, self.embed_dim, dtype=self.dtype, name='embedding')(ids)
+    embedded = nn.Dropout(self.dropout_rate, deterministic=not train)(embedded)
     outputs, final_states = RNNEncoder(self.cell, self.features, self.num_layers, self.bidirectional,
                                        self.dropout_rate, self.unroll, self.dtype, time_major=True,
-                                       name='encoder')(x, mask, train)
-    if self.pooling == 'final':
-      top_layer = final_states[-(2 if self.bidirectional else 1):]
-      pooled = jnp.concatenate([hidden_of(carry) for carry in top_layer], axis=-1)
-    elif self.pooling == 'mean':
-      pooled = masked_mean(outputs, mask, time_axis=0)
-    elif self.pooling == 'max':
-      pooled = masked_max(outputs, mask, time_axis=0)
-    else:
-      raise ValueError(f'unknown pooling {self.pooling!r}; choose one of {POOLINGS}')
+                                       name='encoder')(embedded, mask, train)
+    pooled = self.pool(outputs, final_states, mask)
     pooled = nn.Dropout(self.dropout_rate, deterministic=not train)(pooled)
     return nn.Dense(self.num_classes, dtype=jnp.float32, name='classifier')(pooled)
+
+  @nn.nowrap
+  def pool(self, outputs, final_states, mask):
+    """The encoder's time-major outputs and final states -> one vector per sequence [batch, f]."""
+    if self.pooling == 'final':
+      top_layer = final_states[-(2 if self.bidirectional else 1):]
+      return jnp.concatenate([hidden_of(carry) for carry in top_layer], axis=-1)
+    if self.pooling == 'mean':
+      return masked_mean(outputs, mask, time_axis=0)
+    if self.pooling == 'max':
+      return masked_max(outputs, mask, time_axis=0)
+    raise ValueError(f'unknown pooling {self.pooling!r}; choose one of {POOLINGS}')
 
 
 class BagOfWordsClassifier(nn.Module):

@@ -1,5 +1,6 @@
 """Fixtures shared by the test suite."""
 
+import json
 import os
 
 import jax
@@ -7,7 +8,10 @@ import pytest
 
 from train import xla_cpu
 
-xla_cpu.use_measured_flags()  # what python -m train runs with; before any test starts JAX
+# What python -m train runs with, before any test starts JAX. bench/learning_margins.py turns it
+# off to measure the learning tests on XLA's default code paths too.
+if os.environ.get('TESTS_WITHOUT_MEASURED_FLAGS') != '1':
+  xla_cpu.use_measured_flags()
 # The tests compare two formulations, or two runs, to float rounding or bit for bit. On a GPU that
 # takes float32 products (XLA's default there is TF32) and deterministic scatter-adds (atomics
 # otherwise); XLA:CPU computes both so anyway.
@@ -41,3 +45,28 @@ def shapes_data_dir(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   tfds.builder('shapes', data_dir=data_dir, **SHAPES_FIXTURE_EXAMPLES).download_and_prepare()
   return data_dir
+
+
+def pytest_addoption(parser):
+  parser.addoption('--learning-seed', type=int, default=0,
+                   help='the seed of the learning tests (bench/learning_margins.py runs several)')
+
+
+@pytest.fixture
+def learning_seed(request) -> int:
+  return request.config.getoption('--learning-seed')
+
+
+@pytest.fixture
+def record_learning(request):
+  """record(metric, value, threshold): what a learning test measured, for bench/learning_margins.py.
+
+  Appended as a JSON line to the file $LEARNING_RECORD names, if set; the test still asserts.
+  """
+  def record(metric: str, value: float, threshold: float) -> None:
+    path = os.environ.get('LEARNING_RECORD')
+    if path:
+      with open(path, 'a', encoding='utf-8') as f:
+        f.write(json.dumps({'test': request.node.nodeid, 'metric': metric, 'value': float(value),
+                            'threshold': float(threshold), 'seed': request.config.getoption('--learning-seed')}) + '\n')
+  return record

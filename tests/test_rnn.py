@@ -88,17 +88,32 @@ def test_state_is_carried_between_steps():
 
 @pytest.mark.parametrize('pooling', rnn.POOLINGS)
 def test_text_classifier_ignores_padding(pooling):
-  ids = jax.random.randint(jax.random.key(3), (BATCH, TIME), 2, 50)
-  lengths = np.array([TIME, 3, 5])
+  """Padding changes no logit, and a text without tokens (a padded row of an eval batch) gets the bias alone."""
+  lengths = np.array([TIME, 3, 5, 0])
+  ids = jax.random.randint(jax.random.key(3), (len(lengths), TIME), 2, 50)
   mask = jnp.arange(TIME)[None, :] < lengths[:, None]
   model = rnn.TextClassifier(vocab_size=50, num_classes=3, embed_dim=8, cell='lstm', features=FEATURES,
                              bidirectional=True, pooling=pooling)
   variables = model.init(jax.random.key(4), ids, mask)
   apply = jax.jit(model.apply)  # compiled once for both calls
   logits = apply(variables, ids, mask)
-  chex.assert_shape(logits, (BATCH, 3))
+  chex.assert_shape(logits, (len(lengths), 3))
   repadded = apply(variables, jnp.where(mask, ids, 7), mask)
   chex.assert_trees_all_close(logits, repadded, atol=1e-5)
+  chex.assert_trees_all_close(logits[-1], variables['params']['classifier']['bias'])
+
+
+@pytest.mark.parametrize('pool', [rnn.masked_mean, rnn.masked_max])
+def test_pooling_over_no_real_step_is_zero_and_so_is_its_gradient(pool):
+  inputs = random_inputs()
+  mask = jnp.arange(TIME)[None, :] < np.array([TIME, 2, 0])[:, None]
+  pooled, pullback = jax.vjp(lambda x: pool(x, mask), inputs)
+  (gradient,) = pullback(jnp.ones_like(pooled))
+  np.testing.assert_array_equal(pooled[2], 0)
+  chex.assert_trees_all_close(pooled[1], pool(inputs[1:2, :2], mask[1:2, :2])[0])  # the padding left out
+  chex.assert_tree_all_finite(gradient)
+  np.testing.assert_array_equal(gradient[1, 2:], 0)
+  np.testing.assert_array_equal(gradient[2], 0)
 
 
 def test_bag_of_words_is_order_blind_and_forecaster_shape():

@@ -19,7 +19,8 @@ def _write_planted_text(directory, num_files=3, sentences_per_file=2000):
                                             encoding='utf-8')
 
 
-def test_text_files_end_to_end_with_similarity_and_analogy_files(tmp_path):
+@pytest.mark.learning
+def test_text_files_end_to_end_with_similarity_and_analogy_files(tmp_path, learning_seed, record_learning):
   _write_planted_text(tmp_path)
   similarity = tmp_path / 'planted_sim.tsv'
   triples = planted.similarity_triples(planted.lexicon()) + [('bababa', 'unknownword', 1.0)]
@@ -31,13 +32,17 @@ def test_text_files_end_to_end_with_similarity_and_analogy_files(tmp_path):
   config.evaluation.update(similarity_files=(str(similarity),), analogy_files=(str(analogies),))
   config.model.dim = 32
   config.batch_size, config.eval_batch_size = 8192, 1024
+  config.seed = learning_seed
   final = loop.train_and_evaluate(config, str(tmp_path / 'run'))
-  # Measured 0.30 (the planted-corpus test reaches the same): scores are 1 within a class and 0
-  # across, so the rank correlation is capped well below 1; untrained vectors give ~0.
+  record_learning('planted_sim_spearman', final['planted_sim_spearman'], 0.2)
+  record_learning('pair_accuracy', final['pair_accuracy'], 0.5)
+  # Measured 0.30 over seeds 0-2 and every XLA:CPU code path (bench/learning_margins.py): scores
+  # are 1 within a class and 0 across, so the rank correlation is capped well below 1; untrained
+  # vectors give ~0. Held-out pair accuracy: 0.68-0.71.
   assert final['planted_sim_spearman'] >= 0.2
   assert final['planted_sim_oov_ratio'] == pytest.approx(1 / len(triples))
   assert 0 <= final['questions_accuracy'] <= 1 and final['questions_skipped_ratio'] == 0
-  assert final['pair_accuracy'] >= 0.5  # held-out sentences (every 20th); measured ~0.7
+  assert final['pair_accuracy'] >= 0.5  # held-out sentences (every 20th)
 
 
 def test_local_text_reads_a_glob_in_order_and_names_a_bad_pattern(tmp_path):

@@ -53,14 +53,19 @@ def test_smoke_on_tfds_mock_data(tmp_path):
   assert sorted(os.listdir(workdir / 'checkpoints')) == ['3', '6']
 
 
-def test_shapes_convnet_reaches_95_percent_in_two_minutes(shapes_data_dir, tmp_path):
+@pytest.mark.learning
+def test_shapes_convnet_reaches_95_percent_in_two_minutes(shapes_data_dir, tmp_path, learning_seed, record_learning):
   config = shapes_cnn.get_config()  # the README's default, on the 5000-image fixture
+  config.seed = learning_seed
   config.data.data_dir = shapes_data_dir
   config.update(num_steps=800, eval_every=10_000, checkpoint_every=10_000, log_every=100)
   started = time.perf_counter()
   final = loop.train_and_evaluate(config, str(tmp_path))
   seconds = time.perf_counter() - started
-  # Measured 98.4% on the held-out 1000 after 800 steps (8.5 s of training, 2026-11-27 00:35 UTC).
+  # Measured on the held-out 1000 after 800 steps, seeds 0-2: 98.2-98.9% on this CPU's AVX-512
+  # code, 97.4-99.1% on AVX2-only code with and without the project's XLA flags
+  # (bench/learning_margins.py).
+  record_learning('accuracy', final['accuracy'], 0.95)
   assert final['accuracy'] >= 0.95, final
   assert seconds < 120, f'took {seconds:.0f}s'
 

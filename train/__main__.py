@@ -77,7 +77,7 @@ def _initialize_distributed(config):
 
 
 def _skip_keras():
-  """Keeps TensorFlow from importing Keras, which it does eagerly (0.5 s, matplotlib included).
+  """Keeps TensorFlow from importing Keras, which it does eagerly (matplotlib included), at a cost to start-up.
 
   The trainer uses TensorFlow for tf.data only. TensorFlow guards that import with
   `except ImportError`, and a None entry in sys.modules makes it raise one.

@@ -14,7 +14,8 @@
   python -m train.deepfake reconstruct --workdir runs/ae_4_shapes --classifier runs/shapes_cnn \
     --out runs/fake_report
 
-Each writes README.md (a table) and a PNG grid into --out.
+Each writes README.md (a table) and a PNG grid into --out. `--checkpoint best` loads every run
+(--workdir and --classifier) from its best checkpoint (config.best_metric) instead of its latest.
 """
 
 import argparse
@@ -41,9 +42,9 @@ def batched(fn, images: np.ndarray, batch_size: int = 250) -> np.ndarray:
   return np.concatenate([np.asarray(fn(images[i:i + batch_size])) for i in range(0, len(images), batch_size)])
 
 
-def classifier(workdir: str):
-  """images in [0, 1] [N, H, W, C] -> predicted labels [N], from a classification run's checkpoint."""
-  config, _, model, variables = loop.restore(workdir)
+def classifier(workdir: str, checkpoint: str = 'latest'):
+  """images in [0, 1] [N, H, W, C] -> predicted labels [N], from a classification run's `checkpoint`."""
+  config, _, model, variables = loop.restore(workdir, which=checkpoint)
   if config.task != 'classification':
     raise UserInputError(f'{workdir} holds a {config.task!r} run; --classifier needs a classification run')
   mean, std = np.asarray(config.data.mean, np.float32), np.asarray(config.data.std, np.float32)
@@ -140,12 +141,13 @@ def _markdown_table(rows: dict[str, dict[str, float]]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def swap_report(workdir: str, classifier_workdir: str | None, out: str, split: str = 'test') -> dict:
-  config, task, model, variables = loop.restore(workdir)
+def swap_report(workdir: str, classifier_workdir: str | None, out: str, split: str = 'test',
+                checkpoint: str = 'latest') -> dict:
+  config, task, model, variables = loop.restore(workdir, which=checkpoint)
   if config.task != 'swap' or config.swap.domain_key != 'label':
     raise UserInputError(f'{workdir}: the swap measurement needs a swap run over shapes labels')
   examples = read_examples(task.source, split)
-  classify = classifier(classifier_workdir) if classifier_workdir else None
+  classify = classifier(classifier_workdir, checkpoint) if classifier_workdir else None
   results = swap_directions(model, variables, examples, config.swap.domains, classify)
   os.makedirs(out, exist_ok=True)
   pairs = {name: (images[:8], swapped[:8]) for name, (images, swapped, _) in results.items()}
@@ -158,15 +160,16 @@ def swap_report(workdir: str, classifier_workdir: str | None, out: str, split: s
   return rows
 
 
-def reconstruct_report(workdir: str, classifier_workdir: str, out: str, split: str = 'test') -> dict:
-  config, task, model, variables = loop.restore(workdir)
+def reconstruct_report(workdir: str, classifier_workdir: str, out: str, split: str = 'test',
+                       checkpoint: str = 'latest') -> dict:
+  config, task, model, variables = loop.restore(workdir, which=checkpoint)
   trained = tuple(config.data.get('keep', {}).get('label', ()))
   if config.task != 'reconstruction' or not trained:
     raise UserInputError(f'{workdir}: needs a reconstruction run trained on some classes '
                          "(--config.data.keep.label='(0, 1, 2, 3)')")
   source = task.source.source  # the unfiltered dataset: the classes the autoencoder never saw too
   examples = read_examples(source, split)
-  classify = classifier(classifier_workdir)
+  classify = classifier(classifier_workdir, checkpoint)
   reconstruct = jax.jit(lambda x: model.apply(variables, x, train=False)[0])
   rows, pairs = {}, {}
   for label in sorted(set(range(len(render.SHAPES))) - set(trained)):
@@ -193,14 +196,15 @@ def main(argv=None):
   parser.add_argument('--classifier', help='a shapes classification run (required by reconstruct)')
   parser.add_argument('--out', required=True, help='where README.md and the PNG go')
   parser.add_argument('--split', default='test', help='the split to measure on')
+  loop.add_checkpoint_flag(parser)
   args = parser.parse_args(argv)
   try:
     if args.measurement == 'swap':
-      rows = swap_report(args.workdir, args.classifier, args.out, args.split)
+      rows = swap_report(args.workdir, args.classifier, args.out, args.split, args.checkpoint)
     elif not args.classifier:
       raise UserInputError('reconstruct needs --classifier, a shapes classification run')
     else:
-      rows = reconstruct_report(args.workdir, args.classifier, args.out, args.split)
+      rows = reconstruct_report(args.workdir, args.classifier, args.out, args.split, args.checkpoint)
   except UserInputError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)

@@ -7,7 +7,8 @@ Euclidean distances between their (unit-length) dense vectors next to the distan
 their one-hot vectors: the dense ones are small for similar words and large for unrelated ones,
 while every two one-hot vectors are the same sqrt(2) apart, whatever the words mean. `--plot`
 draws the words and their neighbours on the first two principal components (PCA) to a PNG.
-Reads <workdir>/vectors.txt, or any word2vec text file given with --vectors.
+Reads <workdir>/vectors.txt (the run's last step), any word2vec text file given with --vectors,
+or with `--checkpoint best` the vectors of the run's best checkpoint (config.best_metric).
 """
 
 import argparse
@@ -85,6 +86,17 @@ def report(words, vectors, queries, k: int, plot: str = '') -> str:
   return '\n'.join(out)
 
 
+def run_vectors(workdir: str, checkpoint: str) -> tuple[list[str], np.ndarray]:
+  """(words, vectors) of a skip-gram run: the vectors.txt it wrote at its last step, or its best checkpoint's."""
+  if checkpoint == 'latest':
+    return word_vectors.load(os.path.join(workdir, 'vectors.txt'))
+  from train import loop  # pylint: disable=import-outside-toplevel  (JAX only to read a checkpoint)
+  config, task, _, variables = loop.restore(workdir, which=checkpoint)
+  if not hasattr(task, 'embeddings'):
+    raise UserInputError(f'{workdir} holds a {config.task!r} run, which has no word vectors')
+  return list(task.vocab.words), task.embeddings(variables)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description='Nearest neighbours and a PCA plot of trained word vectors.')
   parser.add_argument('words', nargs='+', help='words to look up')
@@ -92,11 +104,16 @@ def main(argv=None):
   parser.add_argument('--vectors', help='a word2vec text file (instead of --workdir)')
   parser.add_argument('--k', type=int, default=10, help='neighbours per word')
   parser.add_argument('--plot', default='', help='PNG path for the 2-D projection')
+  parser.add_argument('--checkpoint', choices=('latest', 'best'), default='latest',
+                      help="with --workdir: the run's vectors.txt, or the vectors of its best checkpoint")
   args = parser.parse_args(argv)
   try:
     if not args.vectors and not args.workdir:
       raise UserInputError('give --workdir (a training run) or --vectors (a word2vec text file)')
-    words, vectors = word_vectors.load(args.vectors or os.path.join(args.workdir, 'vectors.txt'))
+    if args.vectors and args.checkpoint == 'best':
+      raise UserInputError('--checkpoint best reads a run: give --workdir instead of --vectors')
+    words, vectors = (word_vectors.load(args.vectors) if args.vectors
+                      else run_vectors(args.workdir, args.checkpoint))
     print(report(words, vectors, args.words, args.k, args.plot))
   except UserInputError as e:
     print(f'error: {e}', file=sys.stderr)

@@ -76,13 +76,17 @@ def make_train_step(task, model, tx, base_key: jax.Array, axis_name: str | None 
 
 
 def make_eval_step(task, model, axis_name: str | None = None) -> Callable:
-  """(state, batch) -> masked sums of the task's per-example metrics, plus the example count."""
+  """(state, batch) -> sums of the task's per-example metrics over the real rows, plus their count.
+
+  The padded rows (`mask` 0) are left out by selection, not by multiplying with the mask: a model
+  may compute inf or NaN on a row of zeros, and 0 * NaN is NaN.
+  """
 
   def eval_step(state: TrainState, batch):
     values = task.eval_metrics(model, state.variables, batch)
-    mask = batch['mask']
-    sums = {name: jnp.sum(value * mask) for name, value in values.items()}
-    sums['count'] = jnp.sum(mask)
+    real = batch['mask'] > 0
+    sums = {name: jnp.sum(jnp.where(real, value, 0)) for name, value in values.items()}
+    sums['count'] = jnp.sum(real, dtype=jnp.float32)
     return jax.lax.psum(sums, axis_name) if axis_name else sums
 
   return eval_step
@@ -134,8 +138,7 @@ class DataParallel:
     [local devices, ...] stack (pmap).
 
     In one process under 'jit' that is the numpy batch itself: the compiled step's own transfer,
-    in C++, holds up XLA's threads less than a device_put from Python (the input pipeline's cost
-    beside the shapes ConvNet: +5.1-5.7% -> +3.1-4.5% of a step, bench/README_cnn.md).
+    in C++, holds up XLA's threads less than a device_put from Python (bench/README_cnn.md).
     """
     if self.parallel == 'jit' and jax.process_count() == 1:
       return local_batch

@@ -1,6 +1,7 @@
 """Seeing what a model learned: PNGs from a run's workdir.
 
-  python -m train.visualize --workdir runs/shapes_cnn --out runs/shapes_cnn/figures [--index 3]
+  python -m train.visualize --workdir runs/shapes_cnn --out runs/shapes_cnn/figures [--index 3] \
+      [--checkpoint best]
 
 For a classification run (a CNN):
   filters.png        the first convolution's filters as small RGB images (grey for 1 channel);
@@ -205,9 +206,9 @@ FIGURES = {'classification': classification_figures, 'reconstruction': reconstru
            'swap': swap_figures}
 
 
-def visualize(workdir: str, out: str, index: int = 0) -> list[str]:
-  """Writes the run's PNGs into `out`; returns their file names."""
-  config, task, model, variables = loop.restore(workdir)
+def visualize(workdir: str, out: str, index: int = 0, checkpoint: str = 'latest') -> list[str]:
+  """Writes the PNGs of the run's `checkpoint` ('latest' or 'best') into `out`; returns their file names."""
+  config, task, model, variables = loop.restore(workdir, which=checkpoint)
   if config.task not in FIGURES:
     raise UserInputError(f'no figures for task {config.task!r}; there are for {sorted(FIGURES)}')
   os.makedirs(out, exist_ok=True)
@@ -222,9 +223,10 @@ def main(argv=None):
   parser.add_argument('--workdir', required=True, help='the run to look at')
   parser.add_argument('--out', help='where the PNGs go (default WORKDIR/figures)')
   parser.add_argument('--index', type=int, default=0, help='which eval image the feature maps and saliency use')
+  loop.add_checkpoint_flag(parser)
   args = parser.parse_args(argv)
   try:
-    written = visualize(args.workdir, args.out or os.path.join(args.workdir, 'figures'), args.index)
+    written = visualize(args.workdir, args.out or os.path.join(args.workdir, 'figures'), args.index, args.checkpoint)
   except UserInputError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)

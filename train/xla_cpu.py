@@ -1,13 +1,10 @@
 """XLA:CPU settings the trainer, the tests and the benchmarks start JAX with.
 
-Measured on this project's 2-core CPU machine (bench/README_cnn.md): XLA:CPU's YNNPACK
-convolutions are slower than its Eigen ones for every ConvNet here, forward and backward. One
-training step of the MNIST ConvNet (batch 128) takes 35 instead of 45 ms without them, the
-shapes ConvNet 6.3 instead of 9.0 ms, ResNet-20 371 instead of 385 ms. Dot products and
-elementwise fusions keep YNNPACK, which is faster for them (the LSTM benchmark). On a CPU with
-AVX-512, XLA's own loops (elementwise, reductions, gathers, scatters) use 512-bit vectors instead
-of its default 256: the ConvNet's fused BatchNorm/ReLU/max-pool step 2.0 -> 1.87 ms, its whole
-training step about 2.5% faster.
+XLA:CPU's YNNPACK convolutions are slower than its Eigen ones for every ConvNet here, forward
+and backward, so convolutions leave YNNPACK; dot products and elementwise fusions keep it, being
+faster there (the LSTM benchmark). On a CPU with AVX-512, XLA's own loops (elementwise,
+reductions, gathers, scatters) use 512-bit vectors instead of its default 256, which shortens the
+ConvNet's step. What each setting gains, and how to measure it again: bench/README_cpu_kernels.md.
 
 Each execution of a compiled step also allocates its temporary buffers as one block and frees it
 at the end; restart_with_malloc_tunables() keeps glibc from handing that block back to the kernel
@@ -53,8 +50,8 @@ def _has_avx512(cpuinfo_path: str = '/proc/cpuinfo') -> bool:
 def run_once_compile_options(backend: str) -> dict | None:
   """`compiler_options` for a program that runs once (the variables' initialisation), or None.
 
-  On CPU, XLA's backend optimisations and its fusion emitters cost more compile time than such a
-  program runs: the shapes ConvNet's initialisation compiles in 0.30-0.33 s instead of 0.60-0.70 s.
+  On CPU, XLA's backend optimisations and its fusion emitters cost more compile time than they
+  save a program that runs once (measured on the shapes ConvNet's initialisation).
   Other backends keep their defaults (measured on CPU only), and so do unmeasured jaxlib releases,
   where an option XLA does not know would fail the compilation.
   """
@@ -65,11 +62,10 @@ def library_dots_only_compile_options(backend: str) -> dict | None:
   """`compiler_options` that leave YNNPACK single dot products only, or None.
 
   By default XLA:CPU also hands reductions to YNNPACK. For a program of gathers, scatters and
-  small reductions, XLA's own loops are faster: the skip-gram update (64 micro-batches of
-  gathered rows, 100-long dot products and scatter-adds; its gradient written out, see
-  train/tasks/skipgram.py) 17.9 -> 13.7 ms a step, paired in one process. The ConvNet's step is
-  1.47x slower this way, so it is chosen per program. None on other backends and unmeasured
-  jaxlib releases (see run_once_compile_options).
+  small reductions, XLA's own loops are faster: the skip-gram update (micro-batches of gathered
+  rows, short dot products and scatter-adds; its gradient written out, see
+  train/tasks/skipgram.py). The ConvNet's step is slower this way, so it is chosen per program.
+  None on other backends and unmeasured jaxlib releases (see run_once_compile_options).
   """
   return _on_measured_cpu(backend, {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'})
 
@@ -94,12 +90,12 @@ MALLOC_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:glibc.malloc.t
 def restart_with_malloc_tunables() -> None:
   """Re-executes this process, once, with MALLOC_TUNABLES added to GLIBC_TUNABLES.
 
-  Every execution of a compiled XLA:CPU step allocates its temporary buffers as one block (63 MB
-  for the MNIST ConvNet at batch 128) and frees it at the end. glibc hands such blocks back to the
-  kernel, which then maps and zero-fills every 4 KiB page of it again on the next step: 14,600
-  page faults a step, a third of the step's CPU time (bench/README_cnn.md). With these settings
-  freed blocks are reused, and blocks glibc still maps afresh (those over the 64 MiB heap of a
-  worker thread) come in 2 MiB pages: 30-40 faults a step, 34 -> 20 ms for that step.
+  Every execution of a compiled XLA:CPU step allocates its temporary buffers as one block (tens
+  of MB for the MNIST ConvNet) and frees it at the end. glibc hands such blocks back to the
+  kernel, which then maps and zero-fills every 4 KiB page of it again on the next step: a page
+  fault per page, every step. With these settings freed blocks are reused, and blocks glibc still
+  maps afresh (those over the 64 MiB heap of a worker thread) come in 2 MiB pages, so the faults
+  all but vanish (bench/README_cpu_kernels.md).
   The cost: memory the process frees stays with it (its peak RSS does not fall back).
 
   Only on Linux with glibc (others have neither the variable nor the problem), and never over

@@ -41,7 +41,7 @@ def negative_table(counts: np.ndarray, size: int = 0, power: float = NEGATIVE_PO
   """word2vec's table: word i fills a share of `size` slots proportional to counts[i] ** power.
 
   word2vec uses 1e8 slots; by default this uses 64 per word, at least 2^20: small enough that the
-  random lookups stay in the CPU cache (a 10^7 table makes negative sampling 7x slower here).
+  random lookups stay in the CPU cache (a much larger table makes negative sampling much slower).
   """
   size = size or max(1 << 20, 64 * len(counts))
   bounds = np.round(np.cumsum(negative_distribution(counts, power)) * size).astype(np.int64)
@@ -91,8 +91,8 @@ def epoch_pairs(corpus: EncodedCorpus, keep_prob: np.ndarray, window: int, seed:
                 chunk_words: int = 1 << 18) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """(centre ids, context ids) of one pass over the corpus, one chunk at a time.
 
-  A chunk of 2^18 words takes tens of milliseconds of numpy; the skip-gram task cuts its batches
-  ahead in a thread (data/read_ahead.py), so training does not wait for them.
+  Cutting a chunk takes numpy a while; the skip-gram task cuts its batches ahead in a thread
+  (data/read_ahead.py), so training does not wait for them.
   """
   for chunk, (start, stop) in enumerate(sentence_chunks(corpus, chunk_words)):
     rng = np.random.default_rng([seed, epoch, chunk])

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from data import sources
 from data.errors import UserInputError
+from data.pipeline import progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +57,10 @@ class TfdsTexts:
     self.class_names = list(features[label_key].names)
 
   def split(self, name: str) -> LabelledTexts:
-    self.source.num_examples(name)  # names the splits if `name` is wrong
+    count = self.source.num_examples(name)  # names the splits if `name` is wrong
     texts, labels = [], []
-    for example in self.source.read(name).as_numpy_iterator():
+    for example in progress(self.source.read(name).as_numpy_iterator(), total=count, desc=f'reading {name}',
+                            unit=' texts'):
       texts.append(example[self.text_key].decode('utf-8', errors='replace'))
       labels.append(example[self.label_key])
     places = [f'{self.name} {name} example {i}' for i in range(len(texts))]
@@ -82,16 +84,18 @@ class TextFolder:
     split_dir = os.path.join(self.path, name)
     if not os.path.isdir(split_dir):
       raise UserInputError(f'text folder {self.path} has no {name}/ subfolder')
-    texts, labels, files = [], [], []
+    labels, files = [], []
     for label, class_name in enumerate(self.class_names):
       class_dir = os.path.join(split_dir, class_name)
       if not os.path.isdir(class_dir):
         raise UserInputError(f'{split_dir} has no {class_name}/ folder, a class that train/ has')
       for file in sorted(f for f in os.listdir(class_dir) if f.endswith('.txt')):
-        with open(os.path.join(class_dir, file), encoding='utf-8', errors='replace') as f:
-          texts.append(f.read())
         labels.append(label)
         files.append(os.path.join(class_dir, file))
+    texts = []
+    for path in progress(files, desc=f'reading {name}', unit=' texts'):
+      with open(path, encoding='utf-8', errors='replace') as f:
+        texts.append(f.read())
     return checked(texts, labels, files, split_dir)
 
 

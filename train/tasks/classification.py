@@ -13,8 +13,9 @@ from data.errors import UserInputError
 from nets import cnn
 from train.tasks import base
 
-# TensorFlow (1.5 s to import) loads when a pipeline first uses it, not with this module: the
-# loop builds this task without it and compiles the model meanwhile (train/loop.py).
+# TensorFlow, seconds to import (bench/README_cpu_kernels.md), loads when a pipeline first uses it,
+# not with this module: the loop builds this task without it and compiles the model meanwhile
+# (train/loop.py).
 with epy.lazy_imports():
   import tensorflow as tf
 

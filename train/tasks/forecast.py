@@ -28,7 +28,8 @@ def load_series(data) -> series.Series:
   if data.source == 'generated':
     return series.seasonal_temperature(data.num_days, data.steps_per_day, data.series_seed)
   if data.source == 'csv':
-    return series.read_csv_series(data.path, data.time_column, data.value_column, data.time_format)
+    return series.read_csv_series(data.path, data.time_column, data.value_column, data.time_format,
+                                  data.get('fill_gaps', ''))
   raise UserInputError(f'unknown data.source {data.source!r}; choose one of {SOURCES}')
 
 

@@ -83,8 +83,8 @@ def sgns_sgd_step(tables, micro_batch):
   The gradient is written out (tested against jax.grad): d loss / d logit is s(x) - 1 for the true
   context and s(x) for a negative, and each row's gradient is that times the other side's rows.
   XLA:CPU then sums the centre rows' gradient in one loop of its own, where jax.grad's form is a
-  batched dot product over a broadcast copy; compiled with the task's compiler options, a step
-  of 64 micro-batches takes 13.7 instead of 17.2 ms (bench/README_skipgram.md).
+  batched dot product over a broadcast copy; compiled with the task's compiler options, the step
+  is faster (bench/README_cpu_kernels.md).
   """
   target, context = tables
   center, positive, negatives, learning_rate = micro_batch
@@ -129,8 +129,8 @@ class SkipGramTask(base.Task):
     batches = pairs.training_batches(self.corpus, self.keep_prob, self.table, window=data.window,
                                      negatives=data.negatives, batch_size=self.config.batch_size,
                                      seed=self.config.seed, start_batch=start_step)
-    # Each chunk's pairs take ~80 ms of numpy; cut in the loop, the device would wait for them
-    # after every log line. Ahead in a thread: the Shakespeare benchmark's training 5% faster.
+    # Each chunk's pairs take many milliseconds of numpy; cut in the loop, the device would wait
+    # for them after every log line, so a thread cuts them ahead (bench/README_cpu_kernels.md).
     return read_ahead.read_ahead(({k: v[rows] for k, v in batch.items()} for batch in batches), depth=4)
 
   def batch_template(self, rows):

@@ -56,8 +56,10 @@ class TextClassificationTask(base.Task):
     else:
       self.tokenizer = tokenizers.train(data.tokenizer, splits[data.train_split].texts, data.vocab_size,
                                         data.min_count)
-    self.source = EncodedSource({name: ([self.tokenizer.encode(t) for t in split.texts], split.labels)
-                                 for name, split in splits.items()})
+    self.source = EncodedSource({
+        name: ([self.tokenizer.encode(t) for t in pipeline.progress(split.texts, desc=f'encoding {name}', unit=' texts')],
+               split.labels)
+        for name, split in splits.items()})
     self.pretrained_embedding = self._pretrained_embedding(config.model.get('pretrained_vectors', ''))
 
   def _pretrained_embedding(self, path: str) -> np.ndarray | None:
