@@ -29,7 +29,9 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif')
 # The project's own procedurally generated datasets: importing the package registers the
 # builder with TFDS, and preparing one needs no network.
 # Importing the module registers the builder.
-OWN_DATASETS = {'shapes': 'data.shapes.builder', 'reviews': 'data.reviews.builder'}
+OWN_DATASETS = {'shapes': 'data.shapes.builder', 'reviews': 'data.reviews.builder',
+                'translation_pairs': 'data.translation.builder',
+                'shapes_dialogue': 'data.dialogue.builder'}
 
 
 def shard_bounds(num_examples: int, shard: int, num_shards: int) -> tuple[int, int]:

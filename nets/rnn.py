@@ -3,6 +3,7 @@
   TextClassifier        token ids -> embedding -> RNNEncoder -> pooling -> class logits
   BagOfWordsClassifier  the order-blind baseline: the mean word embedding -> MLP -> class logits
   Forecaster            a window of a series -> RNNEncoder -> the next values
+  Seq2Seq               (nets/seq2seq.py) source ids -> RNNEncoder -> an attending RNN decoder -> target logits
 
 Recur. A recurrent cell (Elman's, or Flax's LSTM and GRU) is one function applied at every time
 step with the same parameters: it reads the step's input and the hidden state carried from the

@@ -94,7 +94,7 @@ def test_pad_and_trim_to_the_longest_text_of_the_batch():
   np.testing.assert_array_equal(examples[0]['ids'], [5, 6, 7, 0, 0, 0, 0, 0])
   assert int(examples[0]['length']) == 3 and int(examples[1]['length']) == 8
   batch = {'ids': np.zeros((2, 32), np.int32), 'length': np.array([5, 3]), 'label': np.array([0, 1])}
-  (trimmed,) = batching.trim_to_longest(iter([batch]), multiple=4)
+  (trimmed,) = batching.trim_to_longest(iter([batch]), multiple=4, lengths={'ids': 'length'})
   assert trimmed['ids'].shape == (2, 8)  # longest 5, rounded up to a multiple of 4
   np.testing.assert_array_equal(trimmed['label'], batch['label'])
 

@@ -45,7 +45,7 @@ def _best_metric(config) -> tuple[str, str]:
   return (spec[1:], 'min') if spec.startswith('-') else (spec, 'max')
 
 
-def _checkpoint_manager(workdir: str, config, which: str = 'latest') -> ocp.CheckpointManager:
+def checkpoint_manager(workdir: str, config, which: str = 'latest') -> ocp.CheckpointManager:
   """The manager of a run's latest checkpoints (WORKDIR/checkpoints) or of its best one (WORKDIR/best)."""
   if which == 'latest':
     folder, options = 'checkpoints', {'max_to_keep': config.max_checkpoints}
@@ -120,7 +120,7 @@ def restore(workdir: str, step: int | None = None, which: str = 'latest'):
                                                     jax.random.key(config.seed), batch))
   replicated = jax.sharding.NamedSharding(jax.sharding.Mesh(jax.devices(), ('data',)),
                                           jax.sharding.PartitionSpec())
-  manager = _checkpoint_manager(workdir, config, which)
+  manager = checkpoint_manager(workdir, config, which)
   if step is None:
     step = manager.latest_step() if which == 'latest' else manager.best_step()
   if step is None:
@@ -199,7 +199,7 @@ class BestCheckpoint:
       raise UserInputError(f'best_metric {config.best_metric!r} names no evaluation metric; the evaluations report '
                            f'{metric_names} (a leading "-" means lower is better, e.g. "-loss")')
     self._better = operator.gt if mode == 'max' else operator.lt
-    self.manager = _checkpoint_manager(workdir, config, 'best')
+    self.manager = checkpoint_manager(workdir, config, 'best')
     self.step = self.manager.best_step()  # a resumed run's best so far
     self.value = None if self.step is None else self.manager.metrics(self.step)[self.name]
 
@@ -249,7 +249,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                 steps.make_eval_step(task, model, axis_name),
                                 task.train_step_compiler_options())
 
-  manager = _checkpoint_manager(workdir, config)
+  manager = checkpoint_manager(workdir, config)
   start_step = manager.latest_step() or 0
   init = steps.make_init(task, model, tx, parallel.replicated)
   state, batches, first_batch = _start(task, init, init_key, parallel, start_step,

@@ -10,58 +10,32 @@ dataset twice writes identical files.
   test = builder.as_dataset(split='test')   # {'text', 'label', 'form'}
 """
 
-import dataclasses
-
-import numpy as np
 import tensorflow_datasets as tfds
 
+from data import generated
 from data.reviews import generate
 
-_SPLITS = ('train', 'test')
 
-
-@dataclasses.dataclass(eq=False)
-class ReviewsConfig(tfds.core.BuilderConfig):
-  num_train: int = 20000
-  num_test: int = 5000
-  seed: int = 0
-
-
-class Reviews(tfds.core.GeneratorBasedBuilder):
+class Reviews(generated.GeneratedBuilder):
   """Short generated film reviews labelled negative or positive, with negation and contrast."""
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  BUILDER_CONFIGS = [ReviewsConfig(name='default', description='20000 training and 5000 test reviews.')]
+  BUILDER_CONFIGS = [generated.GeneratedConfig(name='default', num_train=20000, num_test=5000,
+                                               description='20000 training and 5000 test reviews.')]
 
-  def __init__(self, *, num_train=None, num_test=None, **kwargs):
-    """As any TFDS builder, plus optional overrides of the number of examples (e.g. a quick build in tests)."""
-    super().__init__(**kwargs)
-    self._num_examples = {
-        'train': self.builder_config.num_train if num_train is None else num_train,
-        'test': self.builder_config.num_test if num_test is None else num_test,
-    }
+  SUPERVISED_KEYS = ('text', 'label')
+  DESCRIPTION = ('Generated film reviews. Negation ("not bad") and contrast ("good but boring") '
+                 'make the sentiment depend on word order: half are contrasts on which a '
+                 'bag-of-words model is at chance.')
 
-  def _info(self):
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=('Generated film reviews. Negation ("not bad") and contrast ("good but boring") '
-                     'make the sentiment depend on word order: half are contrasts on which a '
-                     'bag-of-words model is at chance.'),
-        features=tfds.features.FeaturesDict({
-            'text': tfds.features.Text(),
-            'label': tfds.features.ClassLabel(names=generate.SENTIMENTS),
-            'form': tfds.features.ClassLabel(names=generate.FORMS,
-                                             doc='One judgement, two that agree, or a contrast.'),
-        }),
-        supervised_keys=('text', 'label'),
-    )
+  def _features(self):
+    return tfds.features.FeaturesDict({
+        'text': tfds.features.Text(),
+        'label': tfds.features.ClassLabel(names=generate.SENTIMENTS),
+        'form': tfds.features.ClassLabel(names=generate.FORMS,
+                                         doc='One judgement, two that agree, or a contrast.'),
+    })
 
-  def _split_generators(self, dl_manager):
-    del dl_manager  # Everything is generated; nothing to download.
-    return {split: self._generate_examples(split) for split in _SPLITS}
-
-  def _generate_examples(self, split):
-    split_index = _SPLITS.index(split)
-    for index in range(self._num_examples[split]):
-      yield index, generate.review(np.random.default_rng([self.builder_config.seed, split_index, index]))
+  def _examples(self, split):
+    return map(generate.review, self._example_rngs(split))

@@ -22,10 +22,17 @@ def pad_example(ids: tf.Tensor, max_length: int) -> dict[str, tf.Tensor]:
   return {'ids': tf.ensure_shape(ids, [max_length]), 'length': length}
 
 
-def trim_to_longest(batches: Iterator[dict[str, np.ndarray]], multiple: int) -> Iterator[dict[str, np.ndarray]]:
-  """Each batch with 'ids' [B, max_length] cut to its longest 'length', rounded up to `multiple`."""
-  for batch in batches:
-    max_length = batch['ids'].shape[1]
-    longest = max(int(batch['length'].max()), 1)
-    yield dict(batch, ids=batch['ids'][:, :min(max_length, -(-longest // multiple) * multiple)])
+def trim_to_longest(batches: Iterator[dict[str, np.ndarray]], multiple: int,
+                    lengths: dict[str, str]) -> Iterator[dict[str, np.ndarray]]:
+  """Each batch with its padded token fields cut to their longest real length, rounded up to `multiple`.
 
+  `lengths` maps each token field [B, max_length] to the field holding its rows' lengths, e.g.
+  {'ids': 'length'}; fields sharing a length field are cut alike.
+  """
+  for batch in batches:
+    trimmed = dict(batch)
+    for field, length_field in lengths.items():
+      max_length = batch[field].shape[1]
+      longest = max(int(batch[length_field].max()), 1)
+      trimmed[field] = batch[field][:, :min(max_length, -(-longest // multiple) * multiple)]
+    yield trimmed

@@ -2,8 +2,8 @@
 
 Every text source has `class_names` and `split(name) -> LabelledTexts` (all texts of a split, in
 a fixed order, in memory: text classification sets fit, and the tokenizer must see the whole
-training split anyway). `EncodedSource` then holds the token ids of each split and serves them
-to `data.pipeline` like any other source. Supported layouts:
+training split anyway). `EncodedSource` then holds the token ids of each split (of these, or of the
+parallel texts of data/text/parallel.py) and serves them to `data.pipeline` like any other source. Supported layouts:
 
   tfds:        any TFDS set with a text feature and a ClassLabel ('imdb_reviews', 'reviews', ...)
   tfds_dir:    the same, prepared elsewhere and read from its version folder (data.sources)
@@ -163,18 +163,29 @@ def make_text_source(data_config: Any):
 
 
 class EncodedSource:
-  """Token ids and labels of each split in memory, read as {'ids': int32 [length], 'label': int32}."""
+  """Encoded splits in memory for data.pipeline: {split: {field: values}}, where a field's values are
+  a list of token id arrays (read as a ragged int32 sequence) or one array with a value per example.
 
-  def __init__(self, splits: dict[str, tuple[list[np.ndarray], np.ndarray]]):
+    EncodedSource({'train': {'ids': [ids, ...], 'label': labels}})     # text classification
+    EncodedSource({'train': {'source': [...], 'target': [...]}})       # translation, dialogue
+  """
+
+  def __init__(self, splits: dict[str, dict[str, list[np.ndarray] | np.ndarray]]):
     self._splits = splits
 
   def num_examples(self, split: str, shard: int = 0, num_shards: int = 1) -> int:
-    start, stop = sources.shard_bounds(len(self._splits[split][1]), shard, num_shards)
+    start, stop = sources.shard_bounds(len(next(iter(self._splits[split].values()))), shard, num_shards)
     return stop - start
 
   def read(self, split: str, shard: int = 0, num_shards: int = 1) -> tf.data.Dataset:
-    ids, labels = self._splits[split]
-    start, stop = sources.shard_bounds(len(labels), shard, num_shards)
-    ids = ids[start:stop]
-    ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(ids).astype(np.int32), [len(x) for x in ids])
-    return tf.data.Dataset.from_tensor_slices({'ids': ragged, 'label': labels[start:stop]})
+    fields = self._splits[split]
+    start, stop = sources.shard_bounds(len(next(iter(fields.values()))), shard, num_shards)
+    return tf.data.Dataset.from_tensor_slices({name: _sliced(values[start:stop]) for name, values in fields.items()})
+
+
+def _sliced(values: list[np.ndarray] | np.ndarray):
+  """Per-example values as tf.data slices them: token id lists become one ragged tensor."""
+  if isinstance(values, np.ndarray):
+    return values
+  return tf.RaggedTensor.from_row_lengths(np.concatenate(values or [np.zeros(0)]).astype(np.int32),
+                                          [len(x) for x in values])

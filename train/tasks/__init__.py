@@ -12,6 +12,9 @@ TASKS = {
     'skipgram': 'train.tasks.skipgram:SkipGramTask',
     'text_classification': 'train.tasks.text:TextClassificationTask',
     'forecast': 'train.tasks.forecast:ForecastTask',
+    'translation': 'train.tasks.seq2seq:Seq2SeqTask',
+    'dialogue': 'train.tasks.seq2seq:Seq2SeqTask',
+    'dialogue_rl': 'train.tasks.dialogue_rl:DialogueRLTask',
 }
 
 

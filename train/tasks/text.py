@@ -42,8 +42,36 @@ def token_mask(ids, length):
   return jnp.arange(ids.shape[1])[None, :] < length[:, None]
 
 
-class TextClassificationTask(base.Task):
+class EncodedTextTask(base.Task):
+  """A task reading token ids held in memory (`self.source`, an EncodedSource, through `_preprocess(example,
+  seed, train)`), each batch cut to its longest text: `trimmed_fields` maps each padded token field to the
+  field holding its lengths."""
+  trimmed_fields: dict[str, str] = {}
+
+  def _trimmed(self, batches, process_count):
+    # Trimming is per process; with several processes every one must feed the same shape.
+    if process_count > 1 or not self.config.data.get('trim_batches', True):
+      return batches
+    return batching.trim_to_longest(batches, self.config.data.length_multiple, self.trimmed_fields)
+
+  def train_batches(self, start_step, process_index, process_count):
+    data = self.config.data
+    batches = pipeline.train_stream(
+        self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
+        seed=self.config.seed, start_step=start_step, process_index=process_index,
+        process_count=process_count, num_shards=data.num_shards, cache=True, shuffle_buffer=data.shuffle_buffer)
+    return self._trimmed(batches, process_count)
+
+  def eval_batches(self, process_index, process_count):
+    batches = pipeline.eval_stream(self.source, self.config.data.eval_split, self._preprocess,
+                                   global_batch=self.config.eval_batch_size, process_index=process_index,
+                                   process_count=process_count)
+    return self._trimmed(batches, process_count)
+
+
+class TextClassificationTask(EncodedTextTask):
   """Predict a text's class from its tokens with a model from nets.rnn.MODELS."""
+  trimmed_fields = {'ids': 'length'}
 
   def __init__(self, config):
     super().__init__(config)
@@ -57,8 +85,9 @@ class TextClassificationTask(base.Task):
       self.tokenizer = tokenizers.train(data.tokenizer, splits[data.train_split].texts, data.vocab_size,
                                         data.min_count)
     self.source = EncodedSource({
-        name: ([self.tokenizer.encode(t) for t in pipeline.progress(split.texts, desc=f'encoding {name}', unit=' texts')],
-               split.labels)
+        name: {'ids': [self.tokenizer.encode(t) for t in pipeline.progress(split.texts, desc=f'encoding {name}',
+                                                                          unit=' texts')],
+               'label': split.labels}
         for name, split in splits.items()})
     self.pretrained_embedding = self._pretrained_embedding(config.model.get('pretrained_vectors', ''))
 
@@ -80,26 +109,6 @@ class TextClassificationTask(base.Task):
   def _preprocess(self, example, seed, train):
     del seed, train  # no augmentation
     return dict(batching.pad_example(example['ids'], self.config.data.max_length), label=example['label'])
-
-  def _trimmed(self, batches, process_count):
-    # Trimming is per process; with several processes every one must feed the same shape.
-    if process_count > 1 or not self.config.data.trim_batches:
-      return batches
-    return batching.trim_to_longest(batches, self.config.data.length_multiple)
-
-  def train_batches(self, start_step, process_index, process_count):
-    data = self.config.data
-    batches = pipeline.train_stream(
-        self.source, data.train_split, self._preprocess, global_batch=self.config.batch_size,
-        seed=self.config.seed, start_step=start_step, process_index=process_index,
-        process_count=process_count, num_shards=data.num_shards, cache=True, shuffle_buffer=data.shuffle_buffer)
-    return self._trimmed(batches, process_count)
-
-  def eval_batches(self, process_index, process_count):
-    batches = pipeline.eval_stream(self.source, self.config.data.eval_split, self._preprocess,
-                                   global_batch=self.config.eval_batch_size, process_index=process_index,
-                                   process_count=process_count)
-    return self._trimmed(batches, process_count)
 
   def make_model(self, axis_name=None):
     del axis_name  # no batch statistics
