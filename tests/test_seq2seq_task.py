@@ -87,8 +87,9 @@ def test_rewards():
   assert rewards.informative(context, "I don't know.") == 0.0
   assert rewards.informative(context, '') == 0.0
   assert rewards.informative(context, 'blue blue blue blue') == 0.25  # one distinct word in four
-  assert rewards.informative(context, 'what color is the star') == 0.0  # echoes the message
-  assert rewards.informative(context, 'it is blue , like the sea') > 0.6
+  assert rewards.informative(context, 'got it .') == 0.0  # the bot's own previous turn again
+  assert rewards.informative(context, 'blue') == pytest.approx(1 / 3)  # one word
+  assert rewards.informative(context, 'the star is blue .') == 1.0
   with pytest.raises(UserInputError, match='unknown reward'):
     rewards.make_reward('bleu')
 
@@ -148,8 +149,8 @@ def test_rl_evaluation_starts_at_zero_kl_and_ignores_a_padded_last_batch(tiny_da
 def test_rl_raises_the_held_out_reward_and_keeps_the_reference(tiny_datasets_dir, supervised_chatbot, tmp_path,
                                                               learning_seed, record_learning):
   """60 steps of self-critical policy gradient on the `informative` reward (train/tasks/rewards.py).
-  Measured on held-out contexts, greedy replies, seed 0: reward 0.493 -> 0.934 at KL 0.59 per token
-  (the reference replies' perplexity 2.3 -> 4.4: what the reward cost in fluency); threshold +0.2."""
+  Measured on held-out contexts, greedy replies: the reward rose by 0.345, 0.356, 0.351 for seeds
+  0-2 (each after its own supervised chatbot) on this VM's native XLA:CPU path; threshold +0.2."""
   config = rl_config(tiny_datasets_dir, supervised_chatbot[0])
   config.rl.rewards = ('informative',)
   config.update(num_steps=60, log_every=20, seed=learning_seed)

@@ -51,19 +51,18 @@ class DialogueRLTask(Seq2SeqTask):
     return {'params': self.supervised_params, 'reference': self.supervised_params}
 
   # --- Replies and their rewards. ---
-  def _host_rewards(self, source, source_length, tokens):
-    """The mean of rl.rewards for each row's reply, on the host: texts in, float32 [B] out."""
+  def _host_rewards(self, index, tokens):
+    """The mean of rl.rewards for each row's reply, on the host: the example's source text and the
+    reply's text in, float32 [B] out."""
     values = []
-    for ids, length, reply in zip(np.asarray(source), np.asarray(source_length), np.asarray(tokens)):
-      context = self.source_tokenizer.decode(ids[:length])
-      text = detokenize(self.target_tokenizer, reply)
+    for i, reply in zip(np.asarray(index), np.asarray(tokens)):
+      context, text = self.source_texts[i], detokenize(self.target_tokenizer, reply)
       values.append(np.mean([reward(context, text) for reward in self.rl_rewards]))
     return np.asarray(values, np.float32)
 
   def _rewards(self, batch, decoded):
-    shape = jax.ShapeDtypeStruct(batch['source_length'].shape, jnp.float32)
-    return jax.pure_callback(self._host_rewards, shape, batch['source'], batch['source_length'], decoded.tokens,
-                             vmap_method='sequential')
+    shape = jax.ShapeDtypeStruct(batch['index'].shape, jnp.float32)
+    return jax.pure_callback(self._host_rewards, shape, batch['index'], decoded.tokens, vmap_method='sequential')
 
   def _decode(self, model, params, batch, method, rng=None):
     rl = self.config.rl

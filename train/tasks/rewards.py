@@ -7,10 +7,11 @@ by data.text.parallel.TURN_SEPARATOR.
   shapes_dialogue  the task reward of the generated `shapes_dialogue` set: 1 for a right reply to
                    the last message (data/dialogue/generate.py reads the scene back from the turns)
   informative      usable on any dialogue data, after Li et al. (2016)'s rewards against the
-                   replies a supervised chatbot falls into: 0 for a dull reply ("i don't know",
-                   Li et al.'s ease of answering), times the share of distinct words in the reply
-                   (against "i i i i"), times one minus the share of its words that echo the last
-                   message (their information flow: a reply should add something)
+                   replies a supervised chatbot falls into: 0 for a dull reply ("i don't know":
+                   their ease of answering, here a list of such replies), times the share of
+                   distinct words in the reply (against "i i i i"), times one minus the share of
+                   its words that repeat the bot's own previous turn (their information flow: each
+                   turn should add something), times min(1, words / 3) (a one-word reply adds little)
 """
 
 from typing import Callable
@@ -37,9 +38,10 @@ def informative(source: str, reply: str) -> float:
   words = corpus.tokenize(reply)
   if not words or ' '.join(words) in DULL_REPLIES:
     return 0.0
-  last_message = set(corpus.tokenize(parallel.split_turns(source)[-1]))
-  echo = sum(word in last_message for word in words) / len(words)
-  return len(set(words)) / len(words) * (1.0 - echo)
+  turns = parallel.split_turns(source)
+  own_previous_turn = set(corpus.tokenize(turns[-2])) if len(turns) > 1 else set()
+  repeated = sum(word in own_previous_turn for word in words) / len(words)
+  return len(set(words)) / len(words) * (1.0 - repeated) * min(1.0, len(words) / 3)
 
 
 REWARDS: dict[str, Reward] = {'shapes_dialogue': shapes_dialogue, 'informative': informative}

@@ -11,6 +11,7 @@ Each example becomes
   source      [max_source_length] the source ids, padded; source_length
   target_in   [max_target_length] <s> and the reference (teacher forcing: what the decoder reads)
   target_out  [max_target_length] the reference and </s> (what it must predict); target_length
+  index       the example's place in `source_texts`, the sources as written (for rewards)
 and batches are cut to their longest source and target.
 
 Loss: token cross-entropy with label smoothing (Szegedy et al. 2016), over the real target tokens.
@@ -155,8 +156,15 @@ class Seq2SeqTask(EncodedTextTask):
         self.source_tokenizer = self.target_tokenizer = make(train.sources + train.targets)
       else:
         self.source_tokenizer, self.target_tokenizer = make(train.sources), make(train.targets)
+    # Every example carries its index into `source_texts`: a reward reads the source as written,
+    # where the ids hold only what the tokenizer kept of it (the word tokenizer drops punctuation).
+    self.source_texts, indices = [], {}
+    for name, split in splits.items():
+      indices[name] = np.arange(len(self.source_texts), len(self.source_texts) + len(split.sources), dtype=np.int32)
+      self.source_texts += split.sources
     self.source = EncodedSource({name: {'source': self._encode(self.source_tokenizer, split.sources, f'{name} sources'),
-                                        'target': self._encode(self.target_tokenizer, split.targets, f'{name} targets')}
+                                        'target': self._encode(self.target_tokenizer, split.targets, f'{name} targets'),
+                                        'index': indices[name]}
                                  for name, split in splits.items()})
     self.rewards = {name: rewards.make_reward(name) for name in config.eval.rewards}
 
@@ -173,8 +181,8 @@ class Seq2SeqTask(EncodedTextTask):
     target = example['target'][:data.max_target_length - 1]
     target_in = batching.pad_example(tf.concat([[self.target_tokenizer.bos_id], target], 0), data.max_target_length)
     target_out = batching.pad_example(tf.concat([target, [self.target_tokenizer.eos_id]], 0), data.max_target_length)
-    return {'source': source['ids'], 'source_length': source['length'], 'target_in': target_in['ids'],
-            'target_out': target_out['ids'], 'target_length': target_out['length']}
+    return {'index': example['index'], 'source': source['ids'], 'source_length': source['length'],
+            'target_in': target_in['ids'], 'target_out': target_out['ids'], 'target_length': target_out['length']}
 
   # --- Model. ---
   def make_model(self, axis_name=None):
