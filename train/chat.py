@@ -29,19 +29,11 @@ from typing import Callable, Iterable, Iterator
 import jax
 
 from data.errors import UserInputError
-from data.text.parallel import DEFAULT_CONTEXT_TURNS, join_turns, recent_turns
+from data.text.parallel import context_turns_of, join_turns, recent_turns
 from train import loop, translate
 from train.tasks import seq2seq
 
 RESET, QUIT = '/reset', '/quit'
-
-
-def run_context_turns(data) -> int:
-  """The turns a source of the run held (0: all): data.context_turns, or where it is -1 the source's default,
-  as data.text.parallel chose it in training (a few for conversations read from JSON, all of a TFDS context)."""
-  if data.get('context_turns', -1) >= 0:
-    return data.context_turns
-  return DEFAULT_CONTEXT_TURNS if data.source == 'dialogue_json' else 0
 
 
 class Conversation:
@@ -146,7 +138,7 @@ def main(argv=None):
   try:
     args = parse_args(argv)
     run = translate.load_run(args.workdir, args.checkpoint)
-    context_turns = run_context_turns(run.config.data) if args.context_turns is None else args.context_turns
+    context_turns = context_turns_of(run.config.data) if args.context_turns is None else args.context_turns
     conversation = Conversation(make_answer(run, args), context_turns, run.source_tokenizer,
                                 run.config.data.max_source_length)
     interactive = not args.once and sys.stdin.isatty()

@@ -104,15 +104,28 @@ def add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
                            "of the run's best_metric")
 
 
-def restore(workdir: str, step: int | None = None, which: str = 'latest'):
-  """(config, task, model, variables) of a run's latest checkpoint, or with which='best' of the one
-  with the best config.best_metric, on this host's devices; `step` picks another kept checkpoint."""
+def check_checkpoint_choice(workdir: str, config, which: str) -> None:
+  """A clear error for a checkpoint kind that is not one, or for 'best' of a run that kept none."""
   if which not in CHECKPOINTS:
     raise UserInputError(f'unknown checkpoint {which!r}; choose one of {CHECKPOINTS}')
-  config = load_config(workdir)
   if which == 'best' and not _best_metric(config)[0]:
     raise UserInputError(f'{workdir} has no best checkpoint: the run was trained without best_metric '
                          '(e.g. --config.best_metric=accuracy); load its latest checkpoint instead')
+
+
+def kept_step(manager: ocp.CheckpointManager, which: str) -> int:
+  """The step of the latest checkpoint a manager holds, or of its best one."""
+  step = manager.latest_step() if which == 'latest' else manager.best_step()
+  if step is None:
+    raise UserInputError(f'no checkpoint in {manager.directory}')
+  return step
+
+
+def restore(workdir: str, step: int | None = None, which: str = 'latest'):
+  """(config, task, model, variables) of a run's latest checkpoint, or with which='best' of the one
+  with the best config.best_metric, on this host's devices; `step` picks another kept checkpoint."""
+  config = load_config(workdir)
+  check_checkpoint_choice(workdir, config, which)
   config.parallel = 'jit'
   task, model = _build(config)
   batch = next(iter(task.eval_batches(0, 1)))
@@ -121,11 +134,8 @@ def restore(workdir: str, step: int | None = None, which: str = 'latest'):
   replicated = jax.sharding.NamedSharding(jax.sharding.Mesh(jax.devices(), ('data',)),
                                           jax.sharding.PartitionSpec())
   manager = checkpoint_manager(workdir, config, which)
-  if step is None:
-    step = manager.latest_step() if which == 'latest' else manager.best_step()
-  if step is None:
-    raise UserInputError(f'no checkpoint in {manager.directory}')
-  restored = manager.restore(step, args=ocp.args.StandardRestore(_abstract(state, replicated)))
+  restored = manager.restore(kept_step(manager, which) if step is None else step,
+                             args=ocp.args.StandardRestore(_abstract(state, replicated)))
   manager.close()
   return config, task, model, restored.variables
 

@@ -66,22 +66,16 @@ def saved_tokenizers(workdir: str, config):
 def restore_params(workdir: str, config, which: str):
   """The parameters of a run's latest or best checkpoint, read as the checkpoint describes them: no task is
   built, no data read. Arrays saved from devices this host lacks come back on its first device."""
+  loop.check_checkpoint_choice(workdir, config, which)
   manager = loop.checkpoint_manager(workdir, config, which)
-  step = manager.latest_step() if which == 'latest' else manager.best_step()
-  if step is None:
-    raise UserInputError(f'no checkpoint in {manager.directory}' + (
-        '' if which == 'latest' or config.get('best_metric') else
-        ': the run was trained without best_metric; load its latest checkpoint instead'))
   on_this_host = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  state = manager.restore(step, args=ocp.args.StandardRestore(fallback_sharding=on_this_host))
+  state = manager.restore(loop.kept_step(manager, which), args=ocp.args.StandardRestore(fallback_sharding=on_this_host))
   manager.close()
   return state['params']
 
 
 def load_run(workdir: str, which: str = 'latest') -> Seq2SeqRun:
   """A translation or dialogue run's model, parameters ('latest' or 'best' checkpoint) and tokenizers."""
-  if which not in loop.CHECKPOINTS:
-    raise UserInputError(f'unknown checkpoint {which!r}; choose one of {loop.CHECKPOINTS}')
   config = loop.load_config(workdir)
   if config.task not in SEQ2SEQ_TASKS:
     raise UserInputError(f'{workdir} holds a {config.task!r} run, not an encoder-decoder one: give the workdir of a '

@@ -248,10 +248,13 @@ def _turns(conversation: Any, place: str) -> list[str]:
   return turns
 
 
-def _context_turns(data_config: Any, default: int) -> int:
-  """data.context_turns, or the source's `default` where it is absent or negative."""
+def context_turns_of(data_config: Any) -> int:
+  """The previous turns a source keeps (0: all): data.context_turns, or where it is absent or negative the
+  source's default, DEFAULT_CONTEXT_TURNS for conversations read from JSON and all of a TFDS context."""
   context_turns = data_config.get('context_turns', -1)
-  return default if context_turns < 0 else context_turns
+  if context_turns >= 0:
+    return context_turns
+  return DEFAULT_CONTEXT_TURNS if data_config.source == 'dialogue_json' else 0
 
 
 def make_parallel_source(data_config: Any):
@@ -259,12 +262,12 @@ def make_parallel_source(data_config: Any):
   kind = data_config.source
   if kind in ('tfds', 'tfds_dir'):
     return TfdsPairs(sources.make_source(data_config), data_config.get('source_key', ''),
-                     data_config.get('target_key', ''), _context_turns(data_config, 0))
+                     data_config.get('target_key', ''), context_turns_of(data_config))
   if kind == 'csv':
     return CsvPairs(data_config.path, data_config.get('source_key', ''), data_config.get('target_key', ''),
                     data_config.get('test_path', ''), data_config.get('holdout_every', 5),
                     data_config.get('has_header', True))
   if kind == 'dialogue_json':
     return DialogueJson(data_config.path, data_config.get('test_path', ''), data_config.get('holdout_every', 5),
-                        _context_turns(data_config, DEFAULT_CONTEXT_TURNS))
+                        context_turns_of(data_config))
   raise UserInputError(f"unknown data.source {kind!r}; choose 'tfds', 'tfds_dir', 'csv' or 'dialogue_json'")

@@ -26,9 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from data.errors import UserInputError
-from nets import decoding
 from train.tasks import rewards
-from train.tasks.seq2seq import Seq2SeqTask, detokenize, source_mask
+from train.tasks.seq2seq import Seq2SeqTask, decode_sources, detokenize, sentence_marks, source_mask
 
 
 class DialogueRLTask(Seq2SeqTask):
@@ -65,16 +64,12 @@ class DialogueRLTask(Seq2SeqTask):
     return jax.pure_callback(self._host_rewards, shape, batch['index'], decoded.tokens, vmap_method='sequential')
 
   def _decode(self, model, params, batch, method, rng=None):
+    """The policy's replies; no gradient flows through the choice of tokens."""
     rl = self.config.rl
-    source, mask = batch['source'], source_mask(batch['source'], batch['source_length'])
-    variables = {'params': jax.lax.stop_gradient(params)}
-    state = model.apply(variables, source, mask, method=model.encode)
-    step_fn = lambda state, tokens: model.apply(variables, state, tokens, method=model.decode_step)
-    marks = {'bos_id': self.target_tokenizer.bos_id, 'eos_id': self.target_tokenizer.eos_id,
-             'max_length': self.config.data.max_target_length}
-    if method == 'greedy':
-      return decoding.greedy(step_fn, state, **marks)
-    return decoding.sample(step_fn, state, rng, temperature=rl.temperature, top_k=rl.top_k, **marks)
+    options = {'temperature': rl.temperature, 'top_k': rl.top_k} if method == 'sample' else {}
+    marks = sentence_marks(self.target_tokenizer, self.config.data.max_target_length)
+    return decode_sources(model, {'params': jax.lax.stop_gradient(params)}, batch['source'], batch['source_length'],
+                          rng, method=method, marks=marks, **options)
 
   def _reply_log_probs(self, model, params, batch, decoded):
     """(log-probabilities [B, L, V] of every token given the reply so far, the reply's token mask [B, L])."""

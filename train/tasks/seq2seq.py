@@ -78,23 +78,30 @@ def source_mask(source, source_length):
   return jnp.arange(source.shape[1])[None, :] < source_length[:, None]
 
 
+def decode_sources(model: seq2seq.Seq2Seq, variables, source, source_length, rng, *, method: str, marks: dict,
+                   **options) -> decoding.Decoded:
+  """Encodes `source` [B, S] and writes each row's target with nets/decoding.py's `method`: 'beam' (options
+  beam_width, length_penalty), 'greedy' or 'sample' (rng; temperature, top_k, top_p). `marks` holds bos_id,
+  eos_id and max_length. Pure: jit it, or call it inside a compiled step."""
+  state = model.apply(variables, source, source_mask(source, source_length), method=model.encode)
+  step_fn = lambda state, tokens: model.apply(variables, state, tokens, method=model.decode_step)
+  if method == 'beam':
+    return decoding.beam_search(step_fn, state, **marks, **options)
+  if method == 'greedy':
+    return decoding.greedy(step_fn, state, **marks)
+  return decoding.sample(step_fn, state, rng, **marks, **options)
+
+
+def sentence_marks(target_tokenizer, max_length: int) -> dict:
+  return {'bos_id': target_tokenizer.bos_id, 'eos_id': target_tokenizer.eos_id, 'max_length': max_length}
+
+
 def make_decoder(model: seq2seq.Seq2Seq, target_tokenizer, max_length: int, method: str = 'beam', **options):
-  """A jitted (variables, source [B, S], source_length [B], rng) -> decoding.Decoded for `method`:
-  'beam' (options beam_width, length_penalty), 'greedy' or 'sample' (temperature, top_k, top_p)."""
-  marks = {'bos_id': target_tokenizer.bos_id, 'eos_id': target_tokenizer.eos_id, 'max_length': max_length}
+  """A jitted (variables, source [B, S], source_length [B], rng) -> decoding.Decoded: decode_sources with `method`."""
   if method not in ('beam', 'greedy', 'sample'):
     raise UserInputError(f"unknown decoding {method!r}; choose 'beam', 'greedy' or 'sample'")
-
-  @jax.jit
-  def decode(variables, source, source_length, rng):
-    state = model.apply(variables, source, source_mask(source, source_length), method=model.encode)
-    step_fn = lambda state, tokens: model.apply(variables, state, tokens, method=model.decode_step)
-    if method == 'beam':
-      return decoding.beam_search(step_fn, state, **marks, **options)
-    if method == 'greedy':
-      return decoding.greedy(step_fn, state, **marks)
-    return decoding.sample(step_fn, state, rng, **marks, **options)
-  return decode
+  marks = sentence_marks(target_tokenizer, max_length)
+  return jax.jit(functools.partial(decode_sources, model, method=method, marks=marks, **options))
 
 
 def best_tokens(decoded: decoding.Decoded) -> np.ndarray:
