@@ -2,6 +2,8 @@
 
 import json
 import os
+import shutil
+import tempfile
 
 import jax
 import pytest
@@ -21,6 +23,41 @@ jax.config.update('jax_default_matmul_precision', 'highest')
 # Big enough for 95%+ held-out shape accuracy on CPU: configs/shapes_cnn.py measured 98.6% on the
 # 1000 test images after 800 of its 1200 steps. Small enough to build in about 4 CPU seconds.
 SHAPES_FIXTURE_EXAMPLES = {'num_train': 5000, 'num_test': 1000}
+
+
+def pytest_configure(config):
+  """One fresh JAX compilation cache for the whole run: its workers and the processes they start.
+
+  A program two tests compile alike (a task's steps, the CLI's runs) compiles once, as a rerun of
+  `python -m train` does; fresh, so the suite takes here the time it takes on a new machine.
+  """
+  if 'PYTEST_XDIST_WORKER' not in os.environ:  # the controller, before it starts any worker
+    config.jax_compilation_cache_dir = tempfile.mkdtemp(prefix='jax_compilation_')
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = config.jax_compilation_cache_dir
+  jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
+
+
+def pytest_unconfigure(config):
+  if hasattr(config, 'jax_compilation_cache_dir'):
+    shutil.rmtree(config.jax_compilation_cache_dir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def compile_effort(request):
+  """Tests other than learning tests compile their programs with XLA's backend optimisations off.
+
+  They check shapes, equivalences and plumbing on small programs that run a few times, where
+  XLA:CPU's optimisation passes cost most of a test's time; the programs (HLO) are the same.
+  Learning tests, module fixtures (the trained runs tests share) and `python -m train` in
+  subprocesses compile as users' runs do.
+  """
+  if request.node.get_closest_marker('learning'):
+    yield
+    return
+  jax.config.update('jax_disable_most_optimizations', True)
+  yield
+  jax.config.update('jax_disable_most_optimizations', False)
 
 
 @pytest.fixture(scope='session', autouse=True)
