@@ -34,8 +34,8 @@ def pytest_configure(config):
   if 'PYTEST_XDIST_WORKER' not in os.environ:  # the controller, before it starts any worker
     config.jax_compilation_cache_dir = tempfile.mkdtemp(prefix='jax_compilation_')
     os.environ['JAX_COMPILATION_CACHE_DIR'] = config.jax_compilation_cache_dir
-  jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
+  from train import steps  # pylint: disable=import-outside-toplevel  (after the XLA flags above)
+  steps.use_compilation_cache()
 
 
 def pytest_unconfigure(config):

@@ -55,18 +55,6 @@ def _parse_flags(argv):
   return config
 
 
-def _use_compilation_cache():
-  """Reuse compiled steps across runs (JAX's persistent cache): a rerun starts training in seconds.
-
-  JAX_COMPILATION_CACHE_DIR chooses the folder; set it to '' to switch the cache off.
-  """
-  import jax  # pylint: disable=import-outside-toplevel
-  folder = os.environ.get('JAX_COMPILATION_CACHE_DIR', os.path.expanduser('~/.cache/jax_compilation'))
-  if folder:
-    jax.config.update('jax_compilation_cache_dir', folder)
-    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
-
-
 def _initialize_distributed(config):
   import jax  # pylint: disable=import-outside-toplevel
   dist = config.distributed
@@ -91,8 +79,8 @@ def main(argv=None):
   config = _parse_flags(argv or sys.argv)
   _skip_keras()
   xla_cpu.use_measured_flags()
-  from train import loop  # pylint: disable=import-outside-toplevel  (flag errors stay fast)
-  _use_compilation_cache()
+  from train import loop, steps  # pylint: disable=import-outside-toplevel  (flag errors stay fast)
+  steps.use_compilation_cache()
   try:
     _initialize_distributed(config)
     loop.train_and_evaluate(config, os.path.expanduser(_WORKDIR.value))
