@@ -15,7 +15,7 @@ import optax
 import pytest
 import tensorflow_datasets as tfds
 
-from configs import autoencoder, reviews_bow, shapes_cnn, shapes_swap, skipgram_planted, temperature_rnn
+from configs import autoencoder, reviews_bow, shapes_clip, shapes_cnn, shapes_swap, skipgram_planted, temperature_rnn
 from configs import text_files_rnn
 from nets import rnn
 from train import loop, steps, xla_cpu
@@ -63,13 +63,15 @@ def assert_padding_changes_no_metric_of(config):
   assert_padding_changes_no_metric(task, model, initial_state(task, model, batch), batch, real)
 
 
-# The ConvNet classifier, the autoencoder (denoising: the plain one plus a noisy input; the VAE) and
-# the swap: (config, its model shrunk).
+# The ConvNet classifier, the autoencoder (denoising: the plain one plus a noisy input; the VAE), the
+# swap and CLIP (whose eval loss contrasts each row with the batch's other rows): (config, its model shrunk).
 IMAGE_CONFIGS = {
     'classification': (shapes_cnn.get_config, {'stage_features': (4, 8, 8), 'head': (8,)}),
     'denoising': (lambda: autoencoder.get_config('shapes,denoising'), {'stage_features': (4, 8)}),
     'vae': (lambda: autoencoder.get_config('shapes,vae'), {'stage_features': (4, 8)}),
     'swap': (shapes_swap.get_config, {'stage_features': (4, 8)}),
+    'contrastive': (shapes_clip.get_config, {'embed_dim': 8, 'image': {'stage_features': (4, 8), 'head': (8,)},
+                                             'text': {'embed_dim': 8, 'features': 8}}),
 }
 
 

@@ -15,6 +15,7 @@ TASKS = {
     'translation': 'train.tasks.seq2seq:Seq2SeqTask',
     'dialogue': 'train.tasks.seq2seq:Seq2SeqTask',
     'dialogue_rl': 'train.tasks.dialogue_rl:DialogueRLTask',
+    'contrastive': 'train.tasks.contrastive:ContrastiveTask',
 }
 
 
