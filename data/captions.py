@@ -41,6 +41,23 @@ class Captioned:
   labels: dict[str, np.ndarray]  # attribute -> int32 [N], indices into the source's attributes[name]
 
 
+def showing(combinations, attributes: dict[str, list[str]], labels: dict[str, np.ndarray]) -> np.ndarray:
+  """bool [N]: the examples showing any of `combinations`, each 'attribute=value[,attribute=value...]'
+  (e.g. 'color=green,label=triangle': every green triangle), the compositional split's unseen part."""
+  count = len(next(iter(labels.values()))) if labels else 0
+  shown = np.zeros(count, bool)
+  for combination in combinations:
+    match = np.ones(count, bool)
+    for term in combination.split(','):
+      name, _, value = (part.strip() for part in term.partition('='))
+      if name not in attributes or value not in attributes[name]:
+        raise UserInputError(f'data.unseen {combination!r}: {term.strip()!r} is not attribute=value; the '
+                             f'attributes and values are {attributes}')
+      match &= labels[name] == attributes[name].index(value)
+    shown |= match
+  return shown
+
+
 def _rgb_resized(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
   image = tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image
   if tuple(image.shape[:2]) != tuple(size):

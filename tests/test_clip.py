@@ -114,7 +114,7 @@ from configs import shapes_clip
 from train import steps
 from train.tasks import make_task
 config = shapes_clip.get_config()
-config.data.update(source='caption_folder', path=sys.argv[1], image_size=(16, 16), attribute_keys=())
+config.data.update(source='caption_folder', path=sys.argv[1], image_size=(16, 16), attribute_keys=(), unseen=())
 config.zero_shot = {}
 config.model.update(embed_dim=8, image={'stage_features': (4, 8), 'head': (8,), 'cpu_kernels': False},
                     text={'embed_dim': 8, 'features': 8})

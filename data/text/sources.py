@@ -173,6 +173,10 @@ class EncodedSource:
   def __init__(self, splits: dict[str, dict[str, list[np.ndarray] | np.ndarray]]):
     self._splits = splits
 
+  def fields(self, split: str) -> dict[str, list[np.ndarray] | np.ndarray]:
+    """Every example's values of one split, by field."""
+    return self._splits[split]
+
   def num_examples(self, split: str, shard: int = 0, num_shards: int = 1) -> int:
     start, stop = sources.shard_bounds(len(next(iter(self._splits[split].values()))), shard, num_shards)
     return stop - start

@@ -16,6 +16,7 @@ TASKS = {
     'dialogue': 'train.tasks.seq2seq:Seq2SeqTask',
     'dialogue_rl': 'train.tasks.dialogue_rl:DialogueRLTask',
     'contrastive': 'train.tasks.contrastive:ContrastiveTask',
+    'text_to_image': 'train.tasks.text_to_image:TextToImageTask',
 }
 
 

@@ -5,6 +5,11 @@ trained on the training captions (or loaded from `data.tokenizer_dir`) and saved
 Training contrasts each global batch (train step under jit: XLA gathers the embeddings; under
 pmap the loss gathers them itself).
 
+The text tower can start as the encoder of a caption autoencoder (`model.text_init`: the workdir of
+a seq2seq run that learned to write each caption back from its encoding alone,
+configs/shapes_caption_autoencoder.py): its tokenizer, embedding and encoder; the contrastive loss
+then aligns that encoder's space with the images'.
+
 Evaluation, in the loop's evaluations:
   loss                  the contrastive loss within each eval batch (padded rows are nobody's negatives)
   zero_shot_<attribute> zero-shot classification (Radford et al. 2021, section 3.1.2): each class
@@ -56,7 +61,18 @@ class ContrastiveTask(text.EncodedTextTask):
     source = captions_lib.make_caption_source(data)
     self.attributes = source.attributes
     splits = {name: source.split(name) for name in (data.train_split, data.eval_split)}
-    if data.tokenizer_dir:
+    unseen = tuple(data.get('unseen', ()))
+    if unseen:  # the compositional split: these attribute combinations never appear in training
+      train = splits[data.train_split]
+      keep = ~captions_lib.showing(unseen, self.attributes, train.labels)
+      splits[data.train_split] = captions_lib.Captioned(
+          train.images[keep], [c for c, k in zip(train.captions, keep) if k],
+          {name: labels[keep] for name, labels in train.labels.items()})
+    self.text_init = self._text_encoder_of(config.model.get('text_init', ''))
+    if config.model.get('text_init', ''):
+      from train.tasks import seq2seq  # pylint: disable=import-outside-toplevel  (sacrebleu and the decoders)
+      self.tokenizer = seq2seq.load_tokenizers(config.model.text_init)[0]
+    elif data.tokenizer_dir:
       self.tokenizer = tokenizers.load(data.tokenizer_dir)
     else:
       self.tokenizer = tokenizers.train(data.tokenizer, splits[data.train_split].captions, data.vocab_size,
@@ -70,6 +86,21 @@ class ContrastiveTask(text.EncodedTextTask):
         for name, split in splits.items()})
     self.prompts = self._prompt_ids(config.get('zero_shot', {}))
     self.axis_name = None
+
+  @staticmethod
+  def _text_encoder_of(workdir: str) -> dict | None:
+    """The source embedding and encoder parameters of a caption autoencoder run (a seq2seq run whose
+    targets are its sources, configs/shapes_caption_autoencoder.py), to start the text tower from."""
+    if not workdir:
+      return None
+    from train import loop  # pylint: disable=import-outside-toplevel  (the loop imports the tasks)
+    config = loop.load_config(workdir)
+    if config.task != 'translation':
+      raise UserInputError(f'model.text_init {workdir} is a {config.task!r} run; name a caption autoencoder '
+                           '(a translation run, configs/shapes_caption_autoencoder.py)')
+    params = loop.restore(workdir)[3]['params']
+    embedding = params['embedding' if config.model.share_embeddings else 'source_embedding']
+    return {'embedding': jax.tree.map(np.asarray, embedding), 'encoder': jax.tree.map(np.asarray, params['encoder'])}
 
   def _prompt_ids(self, zero_shot) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """attribute -> (ids [classes * templates, max_length], lengths): every class in every template."""
@@ -117,7 +148,18 @@ class ContrastiveTask(text.EncodedTextTask):
 
   def init_variables(self, model, rng, batch):
     params_rng, dropout_rng = jax.random.split(rng)
-    return dict(model.init({'params': params_rng, 'dropout': dropout_rng}, *self._inputs(batch)))
+    variables = dict(model.init({'params': params_rng, 'dropout': dropout_rng}, *self._inputs(batch)))
+    if self.text_init is None:
+      return variables
+    text_tower = dict(variables['params']['text_tower'])
+    for name, pretrained in self.text_init.items():
+      shapes = lambda tree: jax.tree.map(np.shape, tree)
+      if shapes(pretrained) != shapes(text_tower[name]):
+        raise UserInputError(f'model.text_init: the caption autoencoder\'s {name} has the shapes {shapes(pretrained)}, '
+                             f'the text tower\'s are {shapes(text_tower[name])}: give model.text the autoencoder\'s '
+                             'cell, embed_dim, num_layers and bidirectional, and features = its features / directions')
+      text_tower[name] = jax.tree.map(jnp.asarray, pretrained)
+    return dict(variables, params=dict(variables['params'], text_tower=text_tower))
 
   def loss(self, model, params, state, batch, rng, train):
     variables = {'params': params, **state}
