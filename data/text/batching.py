@@ -22,6 +22,18 @@ def pad_example(ids: tf.Tensor, max_length: int) -> dict[str, tf.Tensor]:
   return {'ids': tf.ensure_shape(ids, [max_length]), 'length': length}
 
 
+def padded_ids(token_lists, max_length: int, rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Token id arrays of any lengths -> (ids [rows, max_length] cut or padded with PAD_ID, lengths [rows]);
+  `rows` (default: one per list) may exceed the lists, leaving empty rows at the end."""
+  rows = len(token_lists) if rows is None else rows
+  ids = np.full((rows, max_length), PAD_ID, np.int32)
+  lengths = np.zeros(rows, np.int32)
+  for row, tokens in enumerate(token_lists):
+    tokens = tokens[:max_length]
+    ids[row, :len(tokens)], lengths[row] = tokens, len(tokens)
+  return ids, lengths
+
+
 def trim_to_longest(batches: Iterator[dict[str, np.ndarray]], multiple: int,
                     lengths: dict[str, str]) -> Iterator[dict[str, np.ndarray]]:
   """Each batch with its padded token fields cut to their longest real length, rounded up to `multiple`.

@@ -113,12 +113,7 @@ class ContrastiveTask(text.EncodedTextTask):
         raise UserInputError(f'zero_shot.{attribute} needs templates with {{}} where the class name goes, '
                              f'e.g. ("a photo of a {{}}",); got {templates}')
       texts = [t.format(name.replace('_', ' ')) for name in self.attributes[attribute] for t in templates]
-      ids = np.zeros((len(texts), self.config.data.max_length), np.int32)
-      lengths = np.zeros(len(texts), np.int32)
-      for row, prompt in enumerate(texts):
-        encoded = self.tokenizer.encode(prompt)[:self.config.data.max_length]
-        ids[row, :len(encoded)], lengths[row] = encoded, len(encoded)
-      prompts[attribute] = (ids, lengths)
+      prompts[attribute] = batching.padded_ids([self.tokenizer.encode(t) for t in texts], self.config.data.max_length)
     return prompts
 
   def _preprocess(self, example, seed, train):

@@ -123,12 +123,7 @@ def padded_batches(encoded: list[np.ndarray], batch_size: int, max_length: int):
   with empty rows, so that every batch has one shape and a decoder compiles once."""
   for start in range(0, len(encoded), batch_size):
     rows = encoded[start:start + batch_size]
-    ids = np.zeros((batch_size, max_length), np.int32)
-    lengths = np.zeros(batch_size, np.int32)
-    for i, row in enumerate(rows):
-      row = row[:max_length]
-      ids[i, :len(row)], lengths[i] = row, len(row)
-    yield ids, lengths, len(rows)
+    yield (*batching.padded_ids(rows, max_length, batch_size), len(rows))
 
 
 def decode_texts(decode, variables, source_tokenizer, target_tokenizer, texts: list[str], rng: jax.Array,

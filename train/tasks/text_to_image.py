@@ -26,6 +26,7 @@ import numpy as np
 
 from data import captions as captions_lib
 from data.errors import UserInputError
+from data.text import batching
 from data.text.sources import EncodedSource
 from nets import clip, text_to_image
 from train.tasks import text
@@ -33,16 +34,6 @@ from train.tasks.autoencoder import per_image_mse, psnr
 from train.tasks.classification import normalised
 
 EMBED_BATCH = 512
-
-
-def padded_ids(token_lists, max_length: int) -> tuple[np.ndarray, np.ndarray]:
-  """Token id arrays of any lengths -> (ids [N, max_length], lengths [N]), cut or padded."""
-  ids = np.zeros((len(token_lists), max_length), np.int32)
-  lengths = np.zeros(len(token_lists), np.int32)
-  for row, tokens in enumerate(token_lists):
-    tokens = tokens[:max_length]
-    ids[row, :len(tokens)], lengths[row] = tokens, len(tokens)
-  return ids, lengths
 
 
 class TextToImageTask(text.EncodedTextTask):
@@ -74,7 +65,7 @@ class TextToImageTask(text.EncodedTextTask):
 
   def _embedded(self, fields) -> dict[str, np.ndarray]:
     """A split's images, caption ids and labels, with their CLIP embeddings."""
-    ids, lengths = padded_ids(fields['ids'], self.config.data.max_length)
+    ids, lengths = batching.padded_ids(fields['ids'], self.config.data.max_length)
     embed = jax.jit(lambda images, ids, lengths: self.clip_model.apply(
         self.clip_variables, normalised(images, self.clip_config.data), ids, text.token_mask(ids, lengths)))
     image_emb, text_emb = [], []
@@ -157,7 +148,7 @@ class TextToImageTask(text.EncodedTextTask):
     return self._generators[num, temperature]
 
   def encode_captions(self, captions: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    return padded_ids([self.tokenizer.encode(c) for c in captions], self.config.data.max_length)
+    return batching.padded_ids([self.tokenizer.encode(c) for c in captions], self.config.data.max_length)
 
   def evaluate_host(self, variables, workdir):
     del workdir
