@@ -59,3 +59,24 @@ def image_data(name: str, **overrides) -> ml_collections.ConfigDict:
   })
   data.update(overrides)
   return data
+
+
+def dense_data(name: str, **overrides) -> ml_collections.ConfigDict:
+  """A segmentation or detection data block (data/dense.py): TFDS `name` unless `source` says otherwise."""
+  data = image_data(name)
+  data.update({
+      'source': 'tfds',  # 'tfds' (by name) | 'mask_folder' (images/ + masks/) | 'coco_folder' (images/ + annotations.json)
+      'image_size': (64, 64),  # every image (and mask) is resized to this
+      'augment': '',  # '' or 'flip': left-right, with the masks or boxes
+      'class_names': (),  # () = from the dataset (a LabeledImage mask, a ClassLabel, classes.txt, COCO categories)
+      # Segmentation: the mask feature, and the class of each stored mask value (255 = ignore); () = the values themselves.
+      'mask_key': 'segmentation',
+      'mask_map': (),
+      # Detection: the boxes and labels features, and how many objects an image's batch row holds.
+      'boxes_key': 'objects/bbox',
+      'labels_key': 'objects/label',
+      'max_objects': 8,
+  })
+  del data['image_key'], data['label_key']
+  data.update(overrides)
+  return data

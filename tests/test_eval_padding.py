@@ -15,11 +15,11 @@ import optax
 import pytest
 import tensorflow_datasets as tfds
 
-from configs import autoencoder, reviews_bow, shapes_clip, shapes_cnn, shapes_swap, skipgram_planted, temperature_rnn
-from configs import text_files_rnn
+from configs import autoencoder, reviews_bow, shapes_centernet, shapes_clip, shapes_cnn, shapes_swap, shapes_unet
+from configs import skipgram_planted, temperature_rnn, text_files_rnn
 from nets import rnn
 from train import loop, steps, xla_cpu
-from train.tasks import make_task
+from train.tasks import base, make_task
 
 REVIEW_WORDS = {'good': ('great', 'tasty', 'friendly', 'fresh'), 'bad': ('awful', 'stale', 'rude', 'slow')}
 
@@ -85,6 +85,26 @@ def test_image_tasks(name, tiny_shapes_dir):
   assert_padding_changes_no_metric_of(config)
 
 
+# Segmentation (a per-pixel confusion matrix summed over the rows) and detection: images of several shapes.
+DENSE_CONFIGS = {
+    'segmentation': (shapes_unet.get_config, {'stage_features': (4, 8), 'convs_per_stage': 1}),
+    'detection': (shapes_centernet.get_config, {'stage_features': (4, 8, 8), 'convs_per_stage': 1,
+                                                'head_features': 4}),
+}
+
+
+@pytest.mark.parametrize('name', sorted(DENSE_CONFIGS))
+def test_dense_image_tasks(name, tmp_path):
+  import data.shapes.builder  # noqa: F401  # registers the builder
+  get_config, model = DENSE_CONFIGS[name]
+  tfds.builder('shapes/scenes', data_dir=str(tmp_path), num_train=8, num_test=20).download_and_prepare()
+  config = get_config()
+  config.data.data_dir = str(tmp_path)
+  config.model.update(model)
+  config.eval_batch_size = 16
+  assert_padding_changes_no_metric_of(config)
+
+
 def tiny_text_config(tmp_path):
   """configs/text_files_rnn.py (max pooling, bidirectional) on a CSV of 30 short reviews, shrunk."""
   rng = np.random.default_rng(0)
@@ -145,6 +165,8 @@ class NanOnPaddingTask:
   def eval_metrics(self, model, variables, batch):
     del model, variables
     return {'x': batch['x'], 'x_over_x': batch['x'] / batch['x']}
+
+  summarize_eval = base.Task.summarize_eval
 
 
 @pytest.mark.parametrize('parallel', ['jit', 'pmap'])

@@ -189,15 +189,17 @@ def evaluate(task, parallel: steps.DataParallel, state) -> dict[str, float]:
   for batch in task.eval_batches(jax.process_index(), jax.process_count()):
     sums = parallel.eval_step(state, parallel.put_batch(batch))
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-  totals = parallel.scalars(totals)
+  totals = parallel.host_arrays(totals)
   count = totals.pop('count')
-  return {name: value / count for name, value in totals.items()}
+  return task.summarize_eval({name: value / count for name, value in totals.items()})
 
 
 def _eval_metric_names(task, parallel: steps.DataParallel, state) -> list[str]:
   """The metrics evaluate() reports, from the shapes of the eval step's outputs on one batch."""
   batch = next(iter(task.eval_batches(jax.process_index(), jax.process_count())))
-  return sorted(set(jax.eval_shape(parallel.eval_step, state, parallel.put_batch(batch))) - {'count'})
+  shapes = jax.eval_shape(parallel.eval_step, state, parallel.put_batch(batch))
+  shapes.pop('count')
+  return sorted(task.summarize_eval({name: np.ones(shape.shape, shape.dtype) for name, shape in shapes.items()}))
 
 
 class BestCheckpoint:

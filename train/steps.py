@@ -90,14 +90,16 @@ def make_train_step(task, model, tx, base_key: jax.Array, axis_name: str | None 
 def make_eval_step(task, model, axis_name: str | None = None) -> Callable:
   """(state, batch) -> sums of the task's per-example metrics over the real rows, plus their count.
 
-  The padded rows (`mask` 0) are left out by selection, not by multiplying with the mask: a model
-  may compute inf or NaN on a row of zeros, and 0 * NaN is NaN.
+  A per-example metric is a value [B] or an array [B, ...] (e.g. a segmentation's confusion
+  matrix), summed over the batch. The padded rows (`mask` 0) are left out by selection, not by
+  multiplying with the mask: a model may compute inf or NaN on a row of zeros, and 0 * NaN is NaN.
   """
 
   def eval_step(state: TrainState, batch):
     values = task.eval_metrics(model, state.variables, batch)
     real = batch['mask'] > 0
-    sums = {name: jnp.sum(jnp.where(real, value, 0)) for name, value in values.items()}
+    rows = lambda value: real.reshape(real.shape + (1,) * (value.ndim - 1))
+    sums = {name: jnp.sum(jnp.where(rows(value), value, 0), axis=0) for name, value in values.items()}
     sums['count'] = jnp.sum(real, dtype=jnp.float32)
     return jax.lax.psum(sums, axis_name) if axis_name else sums
 
@@ -182,7 +184,11 @@ class DataParallel:
     return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), state.variables)
 
   def scalars(self, tree) -> dict[str, float]:
-    """Replicated step outputs -> host floats."""
+    """Replicated scalar step outputs -> host floats."""
+    return {k: float(v) for k, v in self.host_arrays(tree).items()}
+
+  def host_arrays(self, tree) -> dict[str, np.ndarray]:
+    """Replicated step outputs -> host numpy arrays."""
     if self.parallel == 'pmap':
       tree = jax.tree.map(lambda x: x[0], tree)
-    return {k: float(np.asarray(v.addressable_data(0))) for k, v in tree.items()}
+    return {k: np.asarray(v.addressable_data(0)) for k, v in tree.items()}

@@ -9,7 +9,8 @@ For a classification run (a CNN):
                      larger parts later, ever coarser;
   saliency.png       the class-saliency map (Simonyan et al. 2014): |d logit / d pixel| for the
                      predicted class, the pixels whose change moves the decision most.
-For a reconstruction run: reconstructions.png (input | reconstruction), and samples.png, images
+For a segmentation run: segmentation.png (rows: image, true mask, predicted mask); for a detection
+run: detection.png (rows: true boxes, predicted boxes). For a reconstruction run: reconstructions.png (input | reconstruction), and samples.png, images
 decoded from the prior, for a VAE. For a swap run: swaps.png (A | A->B for every pair of domains).
 Every run: curves.png, training and evaluation metrics from metrics.jsonl.
 """
@@ -29,7 +30,7 @@ matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 
 from data.errors import UserInputError  # pylint: disable=wrong-import-position
-from train import loop  # pylint: disable=wrong-import-position
+from train import drawing, loop  # pylint: disable=wrong-import-position
 
 TILE_INCHES = 1.0  # every grid cell is one inch wide and tall, plus TITLE_INCHES for its label
 TITLE_INCHES = 0.25
@@ -142,14 +143,20 @@ def curves(metrics_path: str, path: str) -> None:
   plt.close(figure)
 
 
+def _eval_rows(task, count: int) -> dict[str, np.ndarray]:
+  """The first `count` preprocessed examples of the eval split, every field."""
+  rows = collections.defaultdict(list)
+  for batch in task.eval_batches(0, 1):
+    for name, values in batch.items():
+      rows[name].extend(values[batch['mask'] > 0])
+    if len(rows['image']) >= count:
+      break
+  return {name: np.stack(values[:count]) for name, values in rows.items()}
+
+
 def _eval_images(task, count: int) -> np.ndarray:
   """The first `count` preprocessed images of the eval split."""
-  images = []
-  for batch in task.eval_batches(0, 1):
-    images.extend(batch['image'][batch['mask'] > 0])
-    if len(images) >= count:
-      break
-  return np.stack(images[:count])
+  return _eval_rows(task, count)['image']
 
 
 def classification_figures(config, task, model, variables, out: str, index: int) -> list[str]:
@@ -202,8 +209,39 @@ def swap_figures(config, task, model, variables, out: str, count: int = 8) -> li
   return ['swaps.png']
 
 
+def segmentation_figures(config, task, model, variables, out: str, count: int = 8) -> list[str]:
+  """segmentation.png: a column per eval image: the image, the true mask and the predicted one laid over it."""
+  del config, model
+  rows = _eval_rows(task, count)
+  predicted = task.predict(variables, rows['image'])['classes']
+  overlay = lambda image, classes: drawing.overlay_mask(image, classes, task.class_names) / 255.0
+  save_grid([[(image / 255.0, 'image') for image in rows['image']],
+             [(overlay(image, truth), 'truth') for image, truth in zip(rows['image'], rows['segmentation'])],
+             [(overlay(image, guess), 'predicted') for image, guess in zip(rows['image'], predicted)]],
+            os.path.join(out, 'segmentation.png'))
+  return ['segmentation.png']
+
+
+def detection_figures(config, task, model, variables, out: str, count: int = 8,
+                      threshold: float = 0.3) -> list[str]:
+  """detection.png: a column per eval image: its true boxes, and the predicted ones scoring at least `threshold`."""
+  del config, model
+  rows = _eval_rows(task, count)
+  found = task.predict(variables, rows['image'])
+  truths, guesses = [], []
+  for i, image in enumerate(rows['image']):
+    valid, keep = rows['valid'][i], found['scores'][i] >= threshold
+    truth = drawing.draw_boxes(image, rows['boxes'][i][valid], rows['labels'][i][valid], task.class_names, labels=False)
+    guess = drawing.draw_boxes(image, found['boxes'][i][keep], found['classes'][i][keep], task.class_names,
+                               found['scores'][i][keep], labels=False)
+    truths.append((truth / 255.0, 'truth'))
+    guesses.append((guess / 255.0, 'predicted'))
+  save_grid([truths, guesses], os.path.join(out, 'detection.png'))
+  return ['detection.png']
+
+
 FIGURES = {'classification': classification_figures, 'reconstruction': reconstruction_figures,
-           'swap': swap_figures}
+           'swap': swap_figures, 'segmentation': segmentation_figures, 'detection': detection_figures}
 
 
 def visualize(workdir: str, out: str, index: int = 0, checkpoint: str = 'latest') -> list[str]:

@@ -17,6 +17,8 @@ TASKS = {
     'dialogue_rl': 'train.tasks.dialogue_rl:DialogueRLTask',
     'contrastive': 'train.tasks.contrastive:ContrastiveTask',
     'text_to_image': 'train.tasks.text_to_image:TextToImageTask',
+    'segmentation': 'train.tasks.segmentation:SegmentationTask',
+    'detection': 'train.tasks.detection:DetectionTask',
 }
 
 

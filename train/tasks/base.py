@@ -59,7 +59,17 @@ class Task(abc.ABC):
 
   @abc.abstractmethod
   def eval_metrics(self, model: nn.Module, variables: Variables, batch: Batch) -> dict[str, jax.Array]:
-    """Per-example metric values [B]; the loop averages them over the unmasked eval examples."""
+    """Per-example metric values [B] (or arrays [B, ...]); the loop averages them over the unmasked
+    eval examples, then hands the averages to `summarize_eval`."""
+
+  def summarize_eval(self, averages: dict[str, np.ndarray]) -> dict[str, float]:
+    """The reported metrics from the eval split's averages: the averages themselves by default.
+
+    A metric that is not an average over examples is derived here from averages that are, e.g.
+    a segmentation's IoU per class from its average confusion matrix (ratios of sums and of
+    averages are the same).
+    """
+    return {name: float(value) for name, value in averages.items()}
 
   # --- Optional: the task's own update. ---
   # A task whose update is not one optimizer step on `loss`'s gradient sets this to a pure

@@ -30,6 +30,14 @@ def num_classes_of(source, label_key: str) -> int:
   return feature.num_classes
 
 
+def class_names_of(source, label_key: str, num_classes: int) -> tuple[str, ...]:
+  """The classes' names where the source has them, else their numbers as text."""
+  if isinstance(source, sources.ImageFolderSource):
+    return tuple(source.class_names)
+  names = getattr(source.info.features[label_key], 'names', None)
+  return tuple(names) if names else tuple(str(i) for i in range(num_classes))
+
+
 def image_shape_of(source, image_key: str) -> tuple[int, ...] | None:
   """The [height, width, channels] every image of the source has, or None where they differ."""
   if isinstance(source, sources.ImageFolderSource):
@@ -67,6 +75,13 @@ def normalised(images: jax.Array, data_config) -> jax.Array:
   return (images.astype(jnp.float32) / 255.0 - mean) / std
 
 
+def class_probabilities(task, variables, images: np.ndarray) -> np.ndarray:
+  """The softmax of an image task's model (classes last) on uint8 images, for predictions by hand."""
+  model = task.make_model()
+  return np.asarray(jax.jit(lambda v, x: jax.nn.softmax(model.apply(v, task.model_inputs({'image': x}))))(
+      variables, images))
+
+
 class ClassificationTask(base.SourceTask):
   """Predict `data.label_key` from `data.image_key` with a model from nets.cnn.MODELS."""
 
@@ -74,6 +89,7 @@ class ClassificationTask(base.SourceTask):
     super().__init__(config)
     source = sources.make_source(config.data)
     self.num_classes = num_classes_of(source, config.data.label_key)
+    self.class_names = class_names_of(source, config.data.label_key, self.num_classes)
     self.image_shape = image_shape_of(source, config.data.image_key)
     self.source = subsets.maybe_filtered(source, config.data)  # data.keep: a subset, e.g. one position
     self.fields = (config.data.image_key, config.data.label_key)
@@ -138,3 +154,6 @@ class ClassificationTask(base.SourceTask):
     return {'loss': optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']),
             'accuracy': (logits.argmax(-1) == batch['label']).astype(jnp.float32)}
 
+  def predict(self, variables, images: np.ndarray) -> dict[str, np.ndarray]:
+    """{'probabilities': [N, num_classes]} for uint8 images of the run's image shape (for train.predict)."""
+    return {'probabilities': class_probabilities(self, variables, images)}
