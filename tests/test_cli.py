@@ -33,7 +33,9 @@ def test_dataset_missing_offline_fails_fast_and_says_how_to_fix(tmp_path):
   started = time.perf_counter()
   result = spine_runs.run(spine_runs.train_command(
       tmp_path, f'--config.data.data_dir={tmp_path}/empty', config='configs/mnist_cnn.py'))
-  assert time.perf_counter() - started < 10
+  # TFDS alone would retry for minutes; the bound leaves room for the start-up of JAX and TensorFlow on a
+  # loaded 2-core machine (10.9 s in one CI run whose other worker was training).
+  assert time.perf_counter() - started < 30
   assert result.returncode == 2
   assert "'mnist'" in result.stderr and f'{tmp_path}/empty' in result.stderr
   assert 'TFDS_DATA_DIR' in result.stderr and 'Traceback' not in result.stderr
