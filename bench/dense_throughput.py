@@ -4,10 +4,9 @@
   python bench/dense_throughput.py --models unet --steps 5 --torch-layout contiguous
 
 configs/shapes_unet.py and configs/shapes_centernet.py on random batches of 32 64x64 RGB images:
-encoder stages (16, 32, 64, 128) of 2 x [conv -> BatchNorm -> ReLU], each after the first halving
-the size (its first conv 4x4 stride 2; with an older nets/segmentation.py, a 2x2 max-pool before
-it), decoder stages of nearest upsample x2 -> conv 3x3, concatenated skip, 2 x [conv 3x3 ->
-BatchNorm -> ReLU]; the U-Net ends in a 1x1 conv to 9 classes (per-pixel cross-entropy), CenterNet
+encoder stages (16, 32, 64, 128) of convs_per_stage x [conv -> BatchNorm -> ReLU], each after the
+first halving the size (its first conv 4x4 stride 2), decoder stages of nearest upsample x2 -> conv
+3x3, concatenated skip, convs_per_stage x [conv 3x3 -> BatchNorm -> ReLU]; the U-Net ends in a 1x1 conv to 9 classes (per-pixel cross-entropy), CenterNet
 stops at stride 4 with three heads conv 3x3 (64) -> ReLU -> conv 1x1 (focal loss + 0.1 x size L1 +
 offset L1 per object). AdamW (lr 3e-3, weight decay 1e-4 on kernels), clipping 1.0, as the configs.
 
@@ -36,15 +35,13 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position  (after sys.path; XLA reads XLA_FLAGS when its backend starts, in main)
 from configs import shapes_centernet, shapes_unet
-from nets import detection, segmentation
+from nets import detection
 from train import optim, steps, xla_cpu
 from train.tasks import detection as detection_task
 from train.tasks import segmentation as segmentation_task
 
 SIDE, MAX_OBJECTS, CLASSES = 64, 8, {'unet': 9, 'centernet': 8}
 CONFIGS = {'unet': shapes_unet, 'centernet': shapes_centernet}
-# nets/segmentation.py's encoder halves the size with a 4x4 stride-2 first conv per stage; it used 2x2 max-pools before.
-STRIDED = 'downsample' in segmentation.ConvStage.__dataclass_fields__
 
 
 class PrecomputedTargets(detection_task.DetectionTask):
@@ -125,7 +122,7 @@ def torch_model(name: str, model_config):
   class UNetFeatures(nn.Module):  # nets.segmentation.UNetFeatures
     def __init__(self):
       super().__init__()
-      self.encoder = nn.ModuleList(stage(cin, cout, STRIDED and level > 0)
+      self.encoder = nn.ModuleList(stage(cin, cout, level > 0)
                                    for level, (cin, cout) in enumerate(zip((3,) + features[:-1], features)))
       self.levels = [level for level in reversed(range(len(features) - 1)) if 2 ** level >= stride]
       self.up = nn.ModuleList(nn.Conv2d(features[level + 1], features[level], 3, padding=1) for level in self.levels)
@@ -134,7 +131,7 @@ def torch_model(name: str, model_config):
     def forward(self, x):
       skips = []
       for level, encode in enumerate(self.encoder):
-        x = encode(functional.max_pool2d(x, 2) if level and not STRIDED else x)
+        x = encode(x)
         skips.append(x)
       for level, up, decode in zip(self.levels, self.up, self.decoder):
         x = decode(torch.cat([up(functional.interpolate(x, scale_factor=2, mode='nearest')), skips[level]], 1))
