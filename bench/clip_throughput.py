@@ -17,11 +17,11 @@ DataParallel('jit'), state donated) on train.tasks.contrastive's loss. Results: 
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 
 import numpy as np
+import timing  # bench/timing.py, beside this script (its folder is on the path)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from train import xla_cpu  # pylint: disable=wrong-import-position
@@ -54,6 +54,7 @@ class _Tokenizer:
 def jax_step(args):
   """() -> runs one of our training steps and blocks; and the compile time."""
   import jax  # pylint: disable=import-outside-toplevel
+
   from configs import shapes_clip  # pylint: disable=import-outside-toplevel
   from train import optim, steps  # pylint: disable=import-outside-toplevel
   from train.tasks import contrastive  # pylint: disable=import-outside-toplevel
@@ -61,7 +62,7 @@ def jax_step(args):
   config = shapes_clip.get_config()
   config.model.image.cpu_kernels = not args.standard_layers
   task = contrastive.ContrastiveTask.__new__(contrastive.ContrastiveTask)  # no data: random batches
-  task.config, task.tokenizer, task.axis_name = config, _Tokenizer(), None
+  task.config, task.tokenizer, task.axis_name, task.text_init = config, _Tokenizer(), None, None
   model = task.make_model()
   tx = optim.make_optimizer(config, config.num_steps)
   parallel = steps.DataParallel('jit', steps.make_train_step(task, model, tx, jax.random.key(1)),
@@ -135,18 +136,8 @@ def main():
     rows[f'PyTorch {torch.__version__} ({args.torch_threads} threads)'] = torch_step(args)
   except ImportError:
     print('torch does not import: PyTorch row skipped (pip install -r bench/requirements.txt)')
-  for step in rows.values():
-    for _ in range(args.warmup):
-      step()
-  timings = {name: [] for name in rows}
-  for repeat in range(args.repeats):
-    for name in list(rows)[::1 if repeat % 2 == 0 else -1]:
-      time.sleep(0.5)  # the other framework's worker threads stop spinning first
-      start = time.perf_counter()
-      for _ in range(args.steps):
-        rows[name]()
-      timings[name].append((time.perf_counter() - start) / args.steps)
-  images_per_s = {name: args.batch / statistics.median(t) for name, t in timings.items()}
+  timings = timing.interleaved_timings(rows, args.warmup, args.repeats, args.steps)
+  images_per_s = timing.images_per_second(timings, args.batch)
   print(f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores; batch {args.batch}; '
         f'{"standard layers" if args.standard_layers else "nets/cpu_kernels.py"}; our compile {compile_s:.1f} s')
   for name, value in images_per_s.items():

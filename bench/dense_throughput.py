@@ -30,6 +30,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import timing  # bench/timing.py, beside this script (its folder is on the path)
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -208,18 +209,8 @@ def main():
                  f'XLA cost analysis {gflop:.1f} GFLOP a step')
     if name == 'centernet':
       steppers['centernet: ours, targets in step'] = jax_step(name, host_batch, targets_in_step=True)[0]
-  for step in steppers.values():
-    for _ in range(args.warmup):
-      step()
-  timings = {name: [] for name in steppers}
-  for repeat in range(args.repeats):
-    for name in list(steppers)[::1 if repeat % 2 == 0 else -1]:
-      time.sleep(0.5)  # the other framework's worker threads stop spinning first
-      start = time.perf_counter()
-      for _ in range(args.steps):
-        steppers[name]()
-      timings[name].append((time.perf_counter() - start) / args.steps)
-  images_per_s = {name: args.batch / statistics.median(t) for name, t in timings.items()}
+  timings = timing.interleaved_timings(steppers, args.warmup, args.repeats, args.steps)
+  images_per_s = timing.images_per_second(timings, args.batch)
   print(f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average (1 min) '
         f'{load_at_start:.1f} at start, {os.getloadavg()[0]:.1f} at end; batch {args.batch} x {SIDE}x{SIDE}x3; '
         f'JAX {jax.__version__}, torch {torch.__version__} ({args.torch_threads} threads, {args.torch_layout}); '
