@@ -1,6 +1,6 @@
 """Training throughput of the U-Net and CenterNet, JAX/Flax beside PyTorch, on one CPU machine.
 
-  python bench/dense_throughput.py                    # both models at the configs' sizes; ~2-4 min on 2 cores
+  python bench/dense_throughput.py                    # both models at the configs' sizes; ~2 min on 2 idle cores
   python bench/dense_throughput.py --models unet --steps 5 --torch-layout contiguous
 
 configs/shapes_unet.py and configs/shapes_centernet.py on random batches of 32 64x64 RGB images:
