@@ -110,6 +110,14 @@ class SourceTask(Task, abc.ABC):
     shards preprocessed into memory are saved for later runs (data/split_cache.py). None: not saved."""
     return None
 
+  def data_config_preprocess_id(self, *modules: str) -> dict:
+    """preprocess_id of a `_preprocess` that reads only the data config: the config, and the code of
+    this class's modules and its bases' under train/, plus `modules` (e.g. the source's)."""
+    from data import split_cache  # pylint: disable=import-outside-toplevel
+    own = [cls.__module__ for cls in type(self).__mro__ if cls.__module__.startswith('train.')]
+    return {'task': type(self).__qualname__, 'data': self.config.data.to_json_best_effort(sort_keys=True),
+            'code': split_cache.code_version(*own, *modules)}
+
   # Optional: `_preprocess` on whole shards of numpy arrays where it draws no random numbers,
   # (arrays: {field: array}, train) -> exactly its values, or None for arrays it cannot take. Then
   # shards the source reads without TensorFlow (`read_numpy`) are preprocessed without it too.

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 from etils import epy
 
-from data import sources, split_cache, subsets
+from data import sources, subsets
 from data.errors import UserInputError
 from nets import cnn
 from train.tasks import base
@@ -110,10 +110,7 @@ class ClassificationTask(base.SourceTask):
     return {'image': image, 'label': arrays[data.label_key].astype(np.int32)}
 
   def preprocess_id(self):
-    # _preprocess reads the data config, and its code is in the modules of this class and its bases.
-    modules = [cls.__module__ for cls in type(self).__mro__ if cls.__module__.startswith('train.')]
-    return {'task': type(self).__qualname__, 'data': self.config.data.to_json_best_effort(sort_keys=True),
-            'code': split_cache.code_version(*modules)}
+    return self.data_config_preprocess_id()
 
   def batch_template(self, rows):
     if self.image_shape is None:

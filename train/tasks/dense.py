@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from etils import epy
 
-from data import dense, split_cache
+from data import dense
 from data.errors import UserInputError
 from train.tasks import base
 from train.tasks.classification import normalised
@@ -54,9 +54,7 @@ class DenseImageTask(base.SourceTask, abc.ABC):
     return {'image': image, **self._annotations(example, self.image_size, flip)}
 
   def preprocess_id(self):
-    modules = [cls.__module__ for cls in type(self).__mro__ if cls.__module__.startswith('train.')]
-    return {'task': type(self).__qualname__, 'data': self.config.data.to_json_best_effort(sort_keys=True),
-            'code': split_cache.code_version(*modules, 'data.dense')}
+    return self.data_config_preprocess_id('data.dense')
 
   def model_inputs(self, batch) -> jax.Array:
     return normalised(batch['image'], self.config.data)
