@@ -1,5 +1,6 @@
 """Fixtures shared by the test suite."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -43,21 +44,30 @@ def pytest_unconfigure(config):
     shutil.rmtree(config.jax_compilation_cache_dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def little_compile_effort():
+  """XLA's backend optimisations off, for a module fixture's few-step run that checks no quality."""
+  jax.config.update('jax_disable_most_optimizations', True)
+  try:
+    yield
+  finally:
+    jax.config.update('jax_disable_most_optimizations', False)
+
+
 @pytest.fixture(autouse=True)
 def compile_effort(request):
   """Tests other than learning tests compile their programs with XLA's backend optimisations off.
 
   They check shapes, equivalences and plumbing on small programs that run a few times, where
   XLA:CPU's optimisation passes cost most of a test's time; the programs (HLO) are the same.
-  Learning tests, module fixtures (the trained runs tests share) and `python -m train` in
-  subprocesses compile as users' runs do.
+  Learning tests and the trained runs they share (module fixtures) compile as users' runs do;
+  subprocesses (tests/spine_runs.py) and few-step fixtures (`little_compile_effort`) do not.
   """
   if request.node.get_closest_marker('learning'):
     yield
     return
-  jax.config.update('jax_disable_most_optimizations', True)
-  yield
-  jax.config.update('jax_disable_most_optimizations', False)
+  with little_compile_effort():
+    yield
 
 
 @pytest.fixture(scope='session', autouse=True)

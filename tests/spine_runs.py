@@ -22,8 +22,12 @@ def train_command(workdir: str, *overrides: str, config: str = 'configs/shapes_c
 
 
 def environment(devices: int = 1) -> dict[str, str]:
-  """A subprocess on `devices` simulated CPU devices, on an accelerator host too."""
-  return dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu',
+  """A subprocess on `devices` simulated CPU devices, on an accelerator host too.
+
+  Its programs compile with XLA's backend optimisations off, as the in-process tests' do: these
+  runs check the entry points' mechanics over a few steps, where compiling costs most of the time.
+  """
+  return dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='1',
               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
 
 

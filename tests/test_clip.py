@@ -168,10 +168,8 @@ def write_caption_folder(folder, count: int, size: int = 16, jsonl: bool = False
 
 def test_the_global_batch_on_8_devices_gives_the_one_device_loss_and_gradients(tmp_path):
   write_caption_folder(tmp_path, 32)
-  # One step of each program: compiled with XLA's backend optimisations off, as in-process tests are.
-  env = dict(spine_runs.environment(devices=8), JAX_DISABLE_MOST_OPTIMIZATIONS='1')
-  result = subprocess.run([sys.executable, '-c', _EIGHT_DEVICES, str(tmp_path)], cwd=spine_runs.ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+  result = subprocess.run([sys.executable, '-c', _EIGHT_DEVICES, str(tmp_path)], cwd=spine_runs.ROOT,
+                          env=spine_runs.environment(devices=8), capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   differences = json.loads(result.stdout.strip().splitlines()[-1])
   assert differences.pop('devices') == 8
