@@ -24,8 +24,8 @@ def tiny_datasets_dir(tmp_path_factory):
   import data.dialogue.builder  # noqa: F401  # registers the builders
   import data.translation.builder  # noqa: F401
   data_dir = str(tmp_path_factory.mktemp('tiny_seq2seq'))
-  tfds.builder('translation_pairs', data_dir=data_dir, num_train=300, num_validation=40,
-               num_test=40).download_and_prepare()
+  tfds.builder('translation_pairs', data_dir=data_dir, num_train=4000, num_validation=40,
+               num_test=200).download_and_prepare()
   tfds.builder('shapes_dialogue', data_dir=data_dir, num_train=4000, num_test=200).download_and_prepare()
   return data_dir
 
@@ -41,16 +41,30 @@ def tiny(config, data_dir, decode_examples=0):
   return config
 
 
-def test_translation_run_reports_bleu_by_length_and_saves_its_tokenizers(tiny_datasets_dir, tmp_path):
-  config = tiny(translation_rnn.get_config(), tiny_datasets_dir, decode_examples=24)
+@pytest.mark.learning
+def test_translation_learns_the_generated_language_pair(tiny_datasets_dir, tmp_path, learning_seed, record_learning):
+  """500 steps of 32 pairs (4,000 generated pairs, 4 epochs): a GRU encoder-decoder with Bahdanau
+  attention, BLEU of beam-decoded (width 2) translations of the 200 held-out test sentences.
+
+  Measured over seeds 0-2 (bench/learning_margins.py): BLEU 85.9, 86.2, 90.5, the same on the AVX-512
+  path with the project's XLA flags and on the AVX2 path without them; threshold 75, 10.9 below the worst. Word order, agreement
+  and irregular forms must all be right for BLEU this high: the same model without attention
+  reaches 11.1 after 3,000 steps of the full set (README), and copying the source word by word
+  gets the order wrong in most sentences (data/translation/generate.py).
+  """
+  config = tiny(translation_rnn.get_config(), tiny_datasets_dir, decode_examples=200)
+  config.data.update(eval_split='test', max_source_length=32, max_target_length=32, length_multiple=32)
+  config.model.update(cell='gru', features=64, embed_dim=32, dropout_rate=0.0)
+  config.update(batch_size=32, eval_batch_size=100, num_steps=500, log_every=100, seed=learning_seed)
+  config.optimizer.update(learning_rate=1e-2, warmup_steps=20)
   final = loop.train_and_evaluate(config, str(tmp_path))
-  for name in ('loss', 'token_accuracy', 'perplexity', 'bleu', 'chrf', 'exact_match'):
-    assert np.isfinite(final[name]), name
-  assert final['perplexity'] > 1
-  assert sum(v for k, v in final.items() if k.startswith('count_len_')) == 24
+  record_learning('bleu', final['bleu'], 75)
+  assert final['bleu'] >= 75, final
+  assert final['perplexity'] > 1 and np.isfinite(final['chrf'])
+  assert sum(v for k, v in final.items() if k.startswith('count_len_')) == 200
   with open(tmp_path / 'eval_decoded.tsv', encoding='utf-8') as f:
     rows = list(csv.reader(f, delimiter='\t'))
-  assert rows[0] == ['source', 'reference', 'decoded'] and len(rows) == 25
+  assert rows[0] == ['source', 'reference', 'decoded'] and len(rows) == 201
   # Separate vocabularies by default: each side's tokenizer reads back as training read it.
   source_tokenizer, target_tokenizer = seq2seq.load_tokenizers(str(tmp_path))
   task = make_task(config)
