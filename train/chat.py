@@ -116,8 +116,8 @@ def parse_args(argv):
   return args
 
 
-def make_answer(run: translate.Seq2SeqRun, args) -> Callable[[str], str]:
-  """context -> the bot's reply, decoded as the flags say; sampled replies each draw a new key."""
+def reply_decoder(run: translate.Seq2SeqRun, args) -> tuple[Callable, int]:
+  """(the decoder of the bot's replies as the flags say, the seed of their keys)."""
   if args.sample:
     options = {'temperature': args.temperature or 1.0, 'top_k': args.top_k or 0,
                'top_p': 1.0 if args.top_p is None else args.top_p}
@@ -126,12 +126,22 @@ def make_answer(run: translate.Seq2SeqRun, args) -> Callable[[str], str]:
     options = {'beam_width': args.beam or run.config.eval.beam_width, 'length_penalty': run.config.eval.length_penalty}
     method, seed = 'beam', run.config.seed
   decode = seq2seq.make_decoder(run.model, run.target_tokenizer, run.config.data.max_target_length, method, **options)
-  key, reply_numbers = jax.random.key(seed), itertools.count()
+  return decode, seed
+
+
+def answer_with(run: translate.Seq2SeqRun, decode: Callable, seed: int, first_reply: int = 0) -> Callable[[str], str]:
+  """context -> the bot's reply by `decode`; reply n (from `first_reply` on) draws key n of `seed`."""
+  key, reply_numbers = jax.random.key(seed), itertools.count(first_reply)
 
   def answer(context: str) -> str:
     reply_key = jax.random.fold_in(key, next(reply_numbers))  # a key per reply: the same seed, the same replies
     return translate.decode_texts(run, decode, [context], reply_key, batch_size=1)[0]
   return answer
+
+
+def make_answer(run: translate.Seq2SeqRun, args) -> Callable[[str], str]:
+  """context -> the bot's reply, decoded as the flags say; sampled replies each draw a new key."""
+  return answer_with(run, *reply_decoder(run, args))
 
 
 def main(argv=None):

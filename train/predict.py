@@ -29,17 +29,20 @@ MAX_PIXELS = 4096 * 4096  # a larger file is more likely a mistake (or a decompr
 BOX_DRAWING_SIDE = 512  # boxes are drawn on the image enlarged to about this side, so labels stay readable
 
 
-def read_image(path: str) -> np.ndarray:
-  """uint8 [H, W, 3] of an image file, or a UserInputError that names it."""
+def read_image(file, name: str | None = None, formats: tuple[str, ...] | None = None) -> np.ndarray:
+  """uint8 [H, W, 3] of an image file (a path, or a file object called `name`), or a UserInputError that
+  names it; `formats` (PIL's names: 'PNG', 'JPEG', ...) limits which kinds are read."""
+  name = name or file
   try:
-    with Image.open(path) as image:
+    with Image.open(file, formats=formats) as image:
       if image.width * image.height > MAX_PIXELS:
-        raise UserInputError(f'{path} has {image.width}x{image.height} pixels, more than {MAX_PIXELS:,}')
+        raise UserInputError(f'{name} has {image.width}x{image.height} pixels, more than {MAX_PIXELS:,}')
       return np.asarray(image.convert('RGB'))
   except FileNotFoundError as e:
-    raise UserInputError(f'{path}: no such file') from e
-  except (UnidentifiedImageError, OSError) as e:
-    raise UserInputError(f'{path} is not an image PIL can read ({e})') from e
+    raise UserInputError(f'{name}: no such file') from e
+  except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+    kinds = f'one of {", ".join(formats)}' if formats else e
+    raise UserInputError(f'{name} is not an image PIL can read ({kinds})') from e
 
 
 def model_images(task, images: list[np.ndarray]) -> np.ndarray:
@@ -53,6 +56,34 @@ def model_images(task, images: list[np.ndarray]) -> np.ndarray:
   return np.stack(resized).reshape((len(images), height, width, channels))
 
 
+def image_predictions(task_name: str, task, variables, images: list[np.ndarray], top: int = 5,
+                      threshold: float = 0.3) -> list[tuple[dict, np.ndarray | None]]:
+  """For each image, (its prediction, the image with the prediction drawn on it: the mask laid over it, or its
+  boxes; None for classes)."""
+  outputs = task.predict(variables, model_images(task, images))
+  names = task.class_names
+  predictions = []
+  for i, image in enumerate(images):
+    if task_name == 'classification':
+      probabilities = outputs['probabilities'][i]
+      best = np.argsort(-probabilities)[:top]
+      predictions.append(({'classes': [{'class': names[c], 'probability': float(probabilities[c])} for c in best]},
+                          None))
+    elif task_name == 'segmentation':
+      classes = outputs['classes'][i]
+      shares = np.bincount(classes.reshape(-1), minlength=len(names)) / classes.size
+      predictions.append(({'pixel_share': {names[c]: float(s) for c, s in enumerate(shares) if s > 0}},
+                          drawing.overlay_mask(image, classes, names)))
+    else:
+      keep = outputs['scores'][i] >= threshold
+      boxes, scores, classes = outputs['boxes'][i][keep], outputs['scores'][i][keep], outputs['classes'][i][keep]
+      objects = [{'class': names[c], 'score': float(s), 'box_yxyx': [round(float(v), 4) for v in b]}
+                 for b, s, c in zip(boxes, scores, classes)]
+      scale = max(1, BOX_DRAWING_SIDE // max(image.shape[:2]))
+      predictions.append(({'objects': objects}, drawing.draw_boxes(image, boxes, classes, names, scores, scale)))
+  return predictions
+
+
 def predict(workdir: str, paths: list[str], out: str, top: int = 5, threshold: float = 0.3,
             checkpoint: str = 'latest') -> dict:
   """Predictions for each image file (written to `out` as PNGs and predictions.json); {file: prediction}."""
@@ -61,31 +92,15 @@ def predict(workdir: str, paths: list[str], out: str, top: int = 5, threshold: f
     raise UserInputError(f'{workdir} is a {config.task!r} run; train.predict takes runs of {", ".join(TASKS)}')
   images = [read_image(path) for path in paths]  # every file checked before the model loads
   _, task, _, variables = loop.restore(workdir, which=checkpoint)
-  outputs = task.predict(variables, model_images(task, images))
   os.makedirs(out, exist_ok=True)
   results = {}
-  for i, (path, image) in enumerate(zip(paths, images)):
-    name = os.path.splitext(os.path.basename(path))[0]
-    names = task.class_names
-    if config.task == 'classification':
-      best = np.argsort(-outputs['probabilities'][i])[:top]
-      results[path] = {'classes': [{'class': names[c], 'probability': float(outputs['probabilities'][i][c])}
-                                   for c in best]}
-    elif config.task == 'segmentation':
-      classes = outputs['classes'][i]
-      Image.fromarray(drawing.overlay_mask(image, classes, names)).save(os.path.join(out, f'{name}_mask.png'))
-      shares = np.bincount(classes.reshape(-1), minlength=len(names)) / classes.size
-      results[path] = {'mask': f'{name}_mask.png',
-                       'pixel_share': {names[c]: float(s) for c, s in enumerate(shares) if s > 0}}
-    else:
-      keep = outputs['scores'][i] >= threshold
-      boxes, scores, classes = outputs['boxes'][i][keep], outputs['scores'][i][keep], outputs['classes'][i][keep]
-      scale = max(1, BOX_DRAWING_SIDE // max(image.shape[:2]))
-      Image.fromarray(drawing.draw_boxes(image, boxes, classes, names, scores, scale)).save(
-          os.path.join(out, f'{name}_boxes.png'))
-      results[path] = {'boxes_image': f'{name}_boxes.png', 'objects': [
-          {'class': names[c], 'score': float(s), 'box_yxyx': [round(float(v), 4) for v in b]}
-          for b, s, c in zip(boxes, scores, classes)]}
+  for path, (result, drawn) in zip(paths, image_predictions(config.task, task, variables, images, top, threshold)):
+    if drawn is not None:
+      key, suffix = ('mask', 'mask') if config.task == 'segmentation' else ('boxes_image', 'boxes')
+      file = f'{os.path.splitext(os.path.basename(path))[0]}_{suffix}.png'
+      Image.fromarray(drawn).save(os.path.join(out, file))
+      result = {key: file, **result}
+    results[path] = result
   with open(os.path.join(out, 'predictions.json'), 'w', encoding='utf-8') as f:
     json.dump(results, f, indent=1)
   return results

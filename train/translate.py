@@ -119,13 +119,24 @@ def translate_lines(translate: Callable[[list[str]], list[str]], lines: list[str
   return [next(translations) if line.strip() else '' for line in lines]
 
 
-def warn_if_cut(run: Seq2SeqRun, sentences: list[str]) -> None:
-  """A note on stderr for each sentence longer than the encoder reads (its first max_source_length tokens)."""
-  limit = run.config.data.max_source_length
+def cut_notes(run: Seq2SeqRun, sentences: list[str]) -> list[str]:
+  """A note for each sentence longer than the encoder reads (its first max_source_length tokens)."""
+  limit, notes = run.config.data.max_source_length, []
   for sentence in sentences:
     length = len(run.source_tokenizer.encode(sentence))
     if length > limit:
-      print(f'note: the model reads the first {limit} of the {length} tokens of: {sentence}', file=sys.stderr)
+      notes.append(f'the model reads the first {limit} of the {length} tokens of: {sentence}')
+  return notes
+
+
+def make_decoder(run: Seq2SeqRun, greedy: bool = False, beam: int | None = None, length_penalty: float | None = None,
+                 max_length: int | None = None) -> Callable:
+  """The run's decoder: beam search with its eval.beam_width and eval.length_penalty unless given, or greedy."""
+  evaluation = run.config.eval
+  options = {} if greedy else {'beam_width': beam or evaluation.beam_width,
+                               'length_penalty': evaluation.length_penalty if length_penalty is None else length_penalty}
+  return seq2seq.make_decoder(run.model, run.target_tokenizer, max_length or run.config.data.max_target_length,
+                              'greedy' if greedy else 'beam', **options)
 
 
 def parse_args(argv):
@@ -157,16 +168,12 @@ def main(argv=None):
   try:
     args = parse_args(argv)
     run = load_run(args.workdir, args.checkpoint)
-    evaluation = run.config.eval
-    options = {} if args.greedy else {
-        'beam_width': args.beam or evaluation.beam_width,
-        'length_penalty': evaluation.length_penalty if args.length_penalty is None else args.length_penalty}
-    decode = seq2seq.make_decoder(run.model, run.target_tokenizer, args.max_length or run.config.data.max_target_length,
-                                  'greedy' if args.greedy else 'beam', **options)
+    decode = make_decoder(run, args.greedy, args.beam, args.length_penalty, args.max_length)
     rng = jax.random.key(run.config.seed)  # beam search and greedy decoding draw nothing from it
 
     def translate(sentences):
-      warn_if_cut(run, sentences)
+      for note in cut_notes(run, sentences):
+        print(f'note: {note}', file=sys.stderr)
       return decode_texts(run, decode, sentences, rng, args.batch_size)
 
     if not args.sentences and sys.stdin.isatty():

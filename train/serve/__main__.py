@@ -1,0 +1,5 @@
+"""python -m train.serve: see train/serve/__init__.py."""
+
+from train.serve import main
+
+main()
