@@ -115,12 +115,12 @@ def test_translation_eval_ignores_a_padded_last_batch(tiny_datasets_dir):
 
 @pytest.fixture(scope='module')
 def supervised_chatbot(tiny_datasets_dir, tmp_path_factory, request):
-  """(workdir, final metrics) of a small chatbot trained for 400 steps on 4,000 generated dialogue examples."""
+  """(workdir, final metrics) of a small chatbot trained for 300 steps on 4,000 generated dialogue examples."""
   learning_seed = request.config.getoption('--learning-seed')
   config = tiny(dialogue_rnn.get_config(), tiny_datasets_dir, decode_examples=200)
   config.data.update(max_source_length=96, max_target_length=16, length_multiple=96)
   config.model.update(features=64, embed_dim=32, dropout_rate=0.0)
-  config.update(batch_size=32, eval_batch_size=64, num_steps=400, log_every=100, seed=learning_seed)
+  config.update(batch_size=32, eval_batch_size=64, num_steps=300, log_every=100, seed=learning_seed)
   config.optimizer.update(learning_rate=3e-3, warmup_steps=20)
   config.eval.rewards = ('shapes_dialogue',)
   workdir = str(tmp_path_factory.mktemp('chat'))
@@ -129,13 +129,13 @@ def supervised_chatbot(tiny_datasets_dir, tmp_path_factory, request):
 
 @pytest.mark.learning
 def test_chatbot_answers_held_out_questions_about_scenes(supervised_chatbot, record_learning):
-  """Measured held-out reward (right replies, beam 2, 200 test examples of unseen scenes) after 400
-  steps: 0.495, 0.525, 0.540 for seeds 0-2, the same on this VM's native (AVX-512) XLA:CPU path and
-  with --xla_cpu_max_isa=AVX2 (bench/learning_margins.py); threshold 0.40. The best
+  """Measured held-out reward (right replies, beam 2, 200 test examples of unseen scenes) after 300
+  steps: 0.450, 0.520, 0.475 for seeds 0-2, the same on this VM's native (AVX-512) XLA:CPU path with the
+  project's flags and on the AVX2 path without them (bench/learning_margins.py); threshold 0.35. The best
   constant reply among the 200 commonest training replies ('ok .') scores 0.18: the bot reads the messages."""
   _, final = supervised_chatbot
-  record_learning('reward_shapes_dialogue', final['reward_shapes_dialogue'], 0.40)
-  assert final['reward_shapes_dialogue'] >= 0.40
+  record_learning('reward_shapes_dialogue', final['reward_shapes_dialogue'], 0.35)
+  assert final['reward_shapes_dialogue'] >= 0.35
 
 
 def rl_config(data_dir, init_from):
@@ -163,12 +163,12 @@ def test_rl_evaluation_starts_at_zero_kl_and_ignores_a_padded_last_batch(tiny_da
 @pytest.mark.learning
 def test_rl_raises_the_held_out_reward_and_keeps_the_reference(tiny_datasets_dir, supervised_chatbot, tmp_path,
                                                               learning_seed, record_learning):
-  """60 steps of self-critical policy gradient on the `informative` reward (train/tasks/rewards.py).
-  Measured on held-out contexts, greedy replies: the reward rose by 0.345, 0.356, 0.351 for seeds
+  """30 steps of self-critical policy gradient on the `informative` reward (train/tasks/rewards.py).
+  Measured on held-out contexts, greedy replies: the reward rose by 0.336, 0.304, 0.288 for seeds
   0-2 (each after its own supervised chatbot), the same on the native (AVX-512) and AVX2 paths; threshold +0.2."""
   config = rl_config(tiny_datasets_dir, supervised_chatbot[0])
   config.rl.rewards = ('informative',)
-  config.update(num_steps=60, log_every=20, seed=learning_seed)
+  config.update(num_steps=30, log_every=10, seed=learning_seed)
   config.optimizer.learning_rate = 1e-3
   final = loop.train_and_evaluate(config, str(tmp_path))
   record_learning('reward_gain', final['reward'] - final['reward_before'], 0.2)
