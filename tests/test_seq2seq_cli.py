@@ -25,6 +25,13 @@ WORDS = 'the a dog cat bird sees likes follows small big red old'.split()
 SENTENCES = ['the dog sees a cat', 'a small red bird follows the old dog', 'the cat likes birds']
 
 
+def write_reversed_pairs(path) -> None:
+  """A TSV of 40 made-up sentences, each paired with itself reversed."""
+  rng = np.random.default_rng(0)
+  sentences = [' '.join(rng.choice(WORDS, size=rng.integers(2, 7))) for _ in range(40)]
+  path.write_text(''.join(f'{s}\t{" ".join(reversed(s.split()))}\n' for s in sentences))
+
+
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory):
   """A finished translation run, trained for a few steps on pairs whose target is the source reversed.
@@ -33,9 +40,7 @@ def run_dir(tmp_path_factory):
   tests check the entry points' mechanics, not the model's quality.
   """
   folder = tmp_path_factory.mktemp('seq2seq_cli')
-  rng = np.random.default_rng(0)
-  sentences = [' '.join(rng.choice(WORDS, size=rng.integers(2, 7))) for _ in range(40)]
-  (folder / 'pairs.tsv').write_text(''.join(f'{s}\t{" ".join(reversed(s.split()))}\n' for s in sentences))
+  write_reversed_pairs(folder / 'pairs.tsv')
   config = translation_rnn.get_config('luong_dot')
   config.update_from_flattened_dict({
       'data.source': 'csv', 'data.path': str(folder / 'pairs.tsv'), 'data.has_header': False,

@@ -22,12 +22,11 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 from configs import shapes_clip, shapes_text_to_image, shapes_unet, translation_rnn
-from tests import conftest
+from tests import conftest, test_seq2seq_cli
 from train import loop, serve
 from train.serve import panels
 
 TIMEOUT_MS = 60_000  # a panel's first request compiles its model's program
-WORDS = ('the', 'a', 'dog', 'cat', 'bird', 'sees', 'likes', 'follows', 'small', 'big', 'red', 'old')
 SCREENSHOT_MAX_BYTES = 300_000
 
 
@@ -47,9 +46,7 @@ def runs(tmp_path_factory) -> dict[str, str]:
   data_dir = str(folder / 'tfds')
   tfds.builder('shapes', data_dir=data_dir, num_train=200, num_test=40).download_and_prepare()
   tfds.builder('shapes/scenes', data_dir=data_dir, num_train=64, num_test=16).download_and_prepare()
-  rng = np.random.default_rng(0)
-  sentences = [' '.join(rng.choice(WORDS, size=rng.integers(2, 7))) for _ in range(40)]
-  (folder / 'pairs.tsv').write_text(''.join(f'{s}\t{" ".join(reversed(s.split()))}\n' for s in sentences))
+  test_seq2seq_cli.write_reversed_pairs(folder / 'pairs.tsv')
 
   unet = tiny(shapes_unet.get_config(), batch_size=8, eval_batch_size=16)
   unet.data.update(data_dir=data_dir, shuffle_buffer=64)
