@@ -20,12 +20,21 @@ from train import loop, visualize
 SCENES_FIXTURE_EXAMPLES = {'num_train': 2000, 'num_test': 300}
 
 
-@pytest.fixture(scope='module')
-def scenes_dir(tmp_path_factory):
+def _scenes(tmp_path_factory, name):
   import data.shapes.builder  # noqa: F401  # registers the builder
   data_dir = str(tmp_path_factory.mktemp('scenes'))
-  tfds.builder('shapes/scenes', data_dir=data_dir, **SCENES_FIXTURE_EXAMPLES).download_and_prepare()
+  tfds.builder(name, data_dir=data_dir, **SCENES_FIXTURE_EXAMPLES).download_and_prepare()
   return data_dir
+
+
+@pytest.fixture(scope='module')
+def scenes_dir(tmp_path_factory):
+  return _scenes(tmp_path_factory, 'shapes/scenes')
+
+
+@pytest.fixture(scope='module')
+def small_scenes_dir(tmp_path_factory):
+  return _scenes(tmp_path_factory, 'shapes/scenes32')
 
 
 def _train(config, scenes_dir, workdir, seed):
@@ -37,11 +46,12 @@ def _train(config, scenes_dir, workdir, seed):
 
 
 @pytest.fixture(scope='module')
-def segmentation_run(scenes_dir, tmp_path_factory, request):
-  config = shapes_unet.get_config()  # the README's model, with dice
+def segmentation_run(small_scenes_dir, tmp_path_factory, request):
+  config = shapes_unet.get_config()  # the README's model, with dice, on 32x32 scenes
+  config.data.update(name='shapes/scenes32', image_size=(32, 32))
   config.batch_size = 32
-  config.num_steps = 300
-  return _train(config, scenes_dir, tmp_path_factory.mktemp('unet'), request.config.getoption('--learning-seed'))
+  config.num_steps = 600
+  return _train(config, small_scenes_dir, tmp_path_factory.mktemp('unet'), request.config.getoption('--learning-seed'))
 
 
 @pytest.fixture(scope='module')
@@ -56,13 +66,12 @@ def detection_run(scenes_dir, tmp_path_factory, request):
 @pytest.mark.learning
 def test_unet_segments_held_out_scenes(segmentation_run, record_learning):
   _, final = segmentation_run
-  # 300 steps of 32 on 2,000 scenes, mIoU over the 300 held-out ones and 9 classes. Labelling every
-  # pixel background scores ~0.11. Measured over seeds 0-2 (bench/learning_margins.py): 0.39-0.69 on
-  # the AVX-512 path with the project's XLA flags, 0.46-0.67 on the AVX2 path without them (the
-  # full config reaches 0.93 after 2000 steps: README). The spread is wide, since how soon the shapes'
-  # classes separate from the background depends on the seed; the threshold keeps 0.09 below the worst.
-  record_learning('miou', final['miou'], 0.3)
-  assert final['miou'] >= 0.3, final
+  # 600 steps of 32 on 2,000 scenes of 32x32 pixels, mIoU over the 300 held-out ones and 9 classes.
+  # Labelling every pixel background scores ~0.11. Measured over seeds 0-2 (bench/learning_margins.py):
+  # 0.646-0.737 on an AVX2 CPU with the project's XLA flags, 0.616-0.740 without them (the full
+  # config, 64x64 scenes, reaches 0.93 after 2000 steps: README); the threshold keeps 0.116 below the worst.
+  record_learning('miou', final['miou'], 0.5)
+  assert final['miou'] >= 0.5, final
 
 
 @pytest.mark.learning

@@ -41,6 +41,8 @@ class Shapes(generated.GeneratedBuilder):
       ShapesConfig(name='64', image_size=64, num_train=12000, num_test=2000, description='64x64 images.'),
       ShapesConfig(name='scenes', image_size=64, max_objects=5, num_train=12000, num_test=2000,
                    description='64x64 scenes of 0-5 shapes, for segmentation and detection.'),
+      ShapesConfig(name='scenes32', image_size=32, max_objects=5, num_train=12000, num_test=2000,
+                   description='32x32 scenes of 0-5 shapes: segmentation and detection in CPU minutes.'),
   ]
   DEFAULT_CONFIG_NAME = '32'
 
