@@ -35,6 +35,10 @@ def pytest_configure(config):
   if 'PYTEST_XDIST_WORKER' not in os.environ:  # the controller, before it starts any worker
     config.jax_compilation_cache_dir = tempfile.mkdtemp(prefix='jax_compilation_')
     os.environ['JAX_COMPILATION_CACHE_DIR'] = config.jax_compilation_cache_dir
+    # The workers (-n) start with python -m train's malloc settings, as its runs do; glibc reads them at start.
+    tunables = xla_cpu.malloc_tunables()
+    if tunables:
+      os.environ['GLIBC_TUNABLES'] = tunables
   from train import steps  # pylint: disable=import-outside-toplevel  (after the XLA flags above)
   steps.use_compilation_cache()
 

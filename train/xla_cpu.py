@@ -102,12 +102,21 @@ def restart_with_malloc_tunables() -> None:
   a glibc.malloc choice already in GLIBC_TUNABLES (which is also how the restarted process knows
   it is done). Call it first thing: the process starts again from the same command line.
   """
-  tunables = os.environ.get('GLIBC_TUNABLES', '')
-  if not _has_glibc() or 'glibc.malloc.' in tunables:
+  tunables = malloc_tunables()
+  if tunables is None:
     return
   sys.stdout.flush()
   sys.stderr.flush()
-  os.execve(sys.executable, sys.orig_argv, dict(os.environ, GLIBC_TUNABLES=':'.join(filter(None, [tunables, MALLOC_TUNABLES]))))
+  os.execve(sys.executable, sys.orig_argv, dict(os.environ, GLIBC_TUNABLES=tunables))
+
+
+def malloc_tunables() -> str | None:
+  """GLIBC_TUNABLES with MALLOC_TUNABLES added, for a process to start with; None where glibc is
+  missing or GLIBC_TUNABLES already makes a glibc.malloc choice (see restart_with_malloc_tunables)."""
+  tunables = os.environ.get('GLIBC_TUNABLES', '')
+  if not _has_glibc() or 'glibc.malloc.' in tunables:
+    return None
+  return ':'.join(filter(None, [tunables, MALLOC_TUNABLES]))
 
 
 def _has_glibc() -> bool:
