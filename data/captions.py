@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from data import sources
 from data.errors import UserInputError
-from data.pipeline import progress
+from data.pipeline import numpy_iterator, progress
 
 CAPTION_FILES = ('captions.tsv', 'captions.jsonl')
 
@@ -69,7 +69,7 @@ def _in_memory(ds: tf.data.Dataset, count: int, desc: str) -> dict[str, np.ndarr
   """A dataset of fixed-shape examples -> one numpy array per field, read in chunks."""
   chunks = []
   with progress(total=count, desc=desc, unit=' images') as bar:
-    for chunk in ds.batch(512).prefetch(2).as_numpy_iterator():
+    for chunk in numpy_iterator(ds.batch(512).prefetch(2)):
       chunks.append(chunk)
       bar.update(len(next(iter(chunk.values()))))
   if not chunks:

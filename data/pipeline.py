@@ -68,6 +68,19 @@ def progress(items: Iterable | None = None, *, total: int | None = None, desc: s
                    disable=None, file=sys.stderr)
 
 
+def numpy_iterator(ds: tf.data.Dataset) -> Iterator:
+  """`ds.as_numpy_iterator()` without tf.data's autotuning model: every stream the project reads.
+
+  Deleting an iterator whose autotuning model runs waits until the model's thread next wakes, and
+  it sleeps the longer the stream has run, so runs ended in long idle waits (bench/README_cnn.md,
+  bench/tf_data_teardown.py). Without the model, AUTOTUNE parallelism is one thread per core and
+  prefetch buffers still grow when they run empty.
+  """
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return ds.with_options(options).as_numpy_iterator()
+
+
 def process_shards(num_shards: int, process_index: int, process_count: int) -> range:
   """The contiguous shards whose rows of each global batch this process feeds."""
   if num_shards % process_count:
@@ -177,7 +190,7 @@ def _read_chunks(chunked_shards: list[tf.data.Dataset], sizes: list[int], specs:
     for ds, size in zip(chunked_shards, sizes):
       shard_arrays = {name: np.empty((size,) + shape[1:], dtype) for name, (shape, dtype) in specs.items()}
       start = 0
-      for chunk in ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+      for chunk in numpy_iterator(ds.prefetch(tf.data.AUTOTUNE)):
         stop = start + len(next(iter(chunk.values())))
         for name, values in chunk.items():
           shard_arrays[name][start:stop] = values
@@ -240,7 +253,7 @@ class Batches:
   """
 
   def __init__(self, ds: tf.data.Dataset):
-    self._batches = ds.as_numpy_iterator()
+    self._batches = numpy_iterator(ds)
     self.template = (tf.nest.map_structure(lambda spec: np.zeros(spec.shape, spec.dtype.as_numpy_dtype),
                                            ds.element_spec) if _fixed_shapes(ds) else None)
 
@@ -357,7 +370,7 @@ def eval_stream(source, split: str, preprocess: Preprocess, *, global_batch: int
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   padding = ds.take(1).map(lambda ex: {k: tf.zeros_like(v) for k, v in ex.items()}).repeat()
   ds = ds.concatenate(padding.take(batches * local_batch - size))
-  return ds.batch(local_batch).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+  return numpy_iterator(ds.batch(local_batch).prefetch(tf.data.AUTOTUNE))
 
 
 def _padded_batches(arrays: dict[str, np.ndarray], size: int, batches: int,

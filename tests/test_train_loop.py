@@ -174,6 +174,20 @@ def test_eval_stream_covers_every_example_exactly_once_over_processes():
   assert sorted(seen) == list(range(103))
 
 
+def test_streams_iterate_without_the_autotuning_model(monkeypatch):
+  """Deleting an iterator whose autotuning model runs can wait out its sleep (bench/tf_data_teardown.py)."""
+  autotuned = []
+  as_numpy_iterator = tf.data.Dataset.as_numpy_iterator
+  monkeypatch.setattr(tf.data.Dataset, 'as_numpy_iterator',
+                      lambda ds: autotuned.append(ds.options().autotune.enabled) or as_numpy_iterator(ds))
+  next(pipeline.train_stream(RangeSource(40), 'train', _keep, global_batch=8, seed=0))
+  next(pipeline.train_stream(RangeSource(40), 'train', _keep, global_batch=8, seed=0, augments=False))
+  next(pipeline.eval_stream(RangeSource(40), 'test', _keep, global_batch=8))
+  assert autotuned == [False] * 3  # the tf.data train stream, the chunks read into memory, the eval stream
+  np.testing.assert_array_equal([batch['id'] for batch in pipeline.eval_stream(RangeSource(20), 'test', _keep,
+                                                                               global_batch=8)][0], np.arange(8))
+
+
 @pytest.mark.parametrize('augments', [True, False], ids=['tf.data', 'in_memory'])
 def test_train_stream_is_a_function_of_step_not_of_process_count(augments):
   source = RangeSource(100)

@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 from data.errors import UserInputError
+from data.pipeline import numpy_iterator
 from data.shapes import render
 from train import loop, visualize
 
@@ -55,7 +56,7 @@ def classifier(workdir: str, checkpoint: str = 'latest'):
 def read_examples(source, split: str) -> dict[str, np.ndarray]:
   """Every example of a split as numpy arrays, images as float32 in [0, 1]."""
   ds = source.read(split).map(lambda ex: {k: v for k, v in ex.items() if k != 'caption'})
-  columns = list(ds.batch(1_000_000).as_numpy_iterator())[0]
+  columns = next(numpy_iterator(ds.batch(1_000_000)))
   columns['image'] = columns['image'].astype(np.float32) / 255.0
   return columns
 

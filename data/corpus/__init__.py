@@ -23,7 +23,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from data.errors import UserInputError
-from data.pipeline import progress
+from data.pipeline import numpy_iterator, progress
 
 # Words are runs of letters and digits, keeping inner apostrophes (don't, o'er); case is folded.
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
@@ -55,7 +55,7 @@ def tfds_text(name: str, split: str = 'train', feature: str = 'text',
   if feature not in features:
     raise UserInputError(f'dataset {name!r} has no feature {feature!r}; it has {sorted(features.keys())}')
   source.num_examples(split)  # names the splits if `split` is wrong
-  for example in source.read(split).as_numpy_iterator():
+  for example in numpy_iterator(source.read(split)):
     if words := tokenize(example[feature].decode('utf-8', errors='replace')):
       yield words
 

@@ -41,7 +41,7 @@ import tensorflow_datasets as tfds
 
 from data import sources
 from data.errors import UserInputError
-from data.pipeline import progress
+from data.pipeline import numpy_iterator, progress
 
 TURN_SEPARATOR = ' ǁ '
 # A JSON conversation has no context of its own: the last three turns hold a question and what it
@@ -108,7 +108,7 @@ class TfdsPairs:
   def split(self, name: str) -> ParallelTexts:
     count = self.source.num_examples(name)  # names the splits if `name` is wrong
     pairs = [(self._text(example[self.source_key]), self._text(example[self.target_key]))
-             for example in progress(self.source.read(name).as_numpy_iterator(), total=count,
+             for example in progress(numpy_iterator(self.source.read(name)), total=count,
                                      desc=f'reading {name}', unit=' pairs')]
     places = [f'{self.name} {name} example {i}' for i in range(len(pairs))]
     return checked(pairs, places, f'split {name!r} of {self.name}')

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from data import sources
 from data.errors import UserInputError
-from data.pipeline import progress
+from data.pipeline import numpy_iterator, progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +59,7 @@ class TfdsTexts:
   def split(self, name: str) -> LabelledTexts:
     count = self.source.num_examples(name)  # names the splits if `name` is wrong
     texts, labels = [], []
-    for example in progress(self.source.read(name).as_numpy_iterator(), total=count, desc=f'reading {name}',
+    for example in progress(numpy_iterator(self.source.read(name)), total=count, desc=f'reading {name}',
                             unit=' texts'):
       texts.append(example[self.text_key].decode('utf-8', errors='replace'))
       labels.append(example[self.label_key])
