@@ -1,6 +1,7 @@
 """Fixtures shared by the test suite."""
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -88,14 +89,22 @@ def shapes_data_dir(tmp_path_factory):
   """A TFDS data_dir with the default `shapes` config prepared, smaller than its full size.
 
   `tfds.builder('shapes', data_dir=shapes_data_dir)` reads it as it is: nothing is regenerated.
+  Built once per test run: the workers (-n) share it, the first to ask building it under a lock.
   """
   import tensorflow_datasets as tfds  # Imported here: most tests need neither TF nor this fixture.
 
   import data.shapes.builder  # noqa: F401  # registers the builder
 
-  data_dir = str(tmp_path_factory.mktemp('tfds'))
-  tfds.builder('shapes', data_dir=data_dir, **SHAPES_FIXTURE_EXAMPLES).download_and_prepare()
-  return data_dir
+  run_folder = tmp_path_factory.getbasetemp()
+  if 'PYTEST_XDIST_WORKER' in os.environ:
+    run_folder = run_folder.parent  # above the worker's own folder
+  data_dir = run_folder / 'shapes_tfds'
+  with open(run_folder / 'shapes_tfds.lock', 'w', encoding='utf-8') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (data_dir / 'prepared').exists():
+      tfds.builder('shapes', data_dir=str(data_dir), **SHAPES_FIXTURE_EXAMPLES).download_and_prepare()
+      (data_dir / 'prepared').touch()
+  return str(data_dir)
 
 
 def pytest_addoption(parser):

@@ -68,12 +68,13 @@ def test_batchnorm_matches_flax_two_pass(mean, spread):
   variance, also on channels whose mean dwarfs their spread (where E[x^2] - E[x]^2 fails)."""
   x = mean + spread * jax.random.normal(jax.random.key(0), (16, 5, 5, 8))
   weights = jax.random.normal(jax.random.key(1), x.shape)
-  variables = _flax_batch_norm(True).init(jax.random.key(2), x)
-  chex.assert_trees_all_equal(cpu_kernels.BatchNorm().init(jax.random.key(2), x), variables)
+  # Compiled, as training runs them: one program each rather than an eager compile per operation.
+  variables = jax.jit(_flax_batch_norm(True).init)(jax.random.key(2), x)
+  chex.assert_trees_all_equal(jax.jit(cpu_kernels.BatchNorm().init)(jax.random.key(2), x), variables)
   ours = lambda v, x: cpu_kernels.BatchNorm().apply(v, x, mutable=['batch_stats'])
   theirs = lambda v, x: _flax_batch_norm(True).apply(v, x, mutable=['batch_stats'])
-  chex.assert_trees_all_close(ours(variables, x), theirs(variables, x), atol=1e-4, rtol=1e-5)
-  gradient = lambda norm: jax.grad(lambda v, x: jnp.sum(norm(v, x)[0] * weights), argnums=(0, 1))(variables, x)
+  chex.assert_trees_all_close(jax.jit(ours)(variables, x), jax.jit(theirs)(variables, x), atol=1e-4, rtol=1e-5)
+  gradient = lambda norm: jax.jit(jax.grad(lambda v, x: jnp.sum(norm(v, x)[0] * weights), argnums=(0, 1)))(variables, x)
   chex.assert_trees_all_close(gradient(ours), gradient(theirs), rtol=1e-4, atol=1e-5)
 
 
@@ -92,9 +93,10 @@ def test_batchnorm_with_relu_max_pool_matches_flax_layers_in_training_and_evalua
     return _flax_max_pool(nn.relu(y)), stats
 
   for train in (True, False):
-    chex.assert_trees_all_close(fused(variables, train), flax_layers(variables, train), atol=1e-5)
+    chex.assert_trees_all_close(jax.jit(fused, static_argnums=1)(variables, train),
+                                jax.jit(flax_layers, static_argnums=1)(variables, train), atol=1e-5)
   weights = jax.random.normal(jax.random.key(2), (4, 3, 3, 8))
-  gradient = lambda f: jax.grad(lambda v: jnp.sum(f(v, True)[0] * weights))(variables)
+  gradient = lambda f: jax.jit(jax.grad(lambda v: jnp.sum(f(v, True)[0] * weights)))(variables)
   chex.assert_trees_all_close(gradient(fused), gradient(flax_layers), atol=1e-5)
   assert 'batch_norm_relu_max_pool' in str(jax.make_jaxpr(lambda v: fused(v, True))(variables))
 
@@ -122,8 +124,9 @@ def test_fused_batch_norm_relu_max_pool_matches_the_three_steps():
   x = jnp.round(jax.random.normal(jax.random.key(0), (4, 7, 9, 5)) * 4) / 2 + 1
   scale = jnp.array([1.0, -0.5, 2.0, 0.0, 0.7])
   bias = jnp.array([0.1, 0.2, -0.3, 0.5, 0.0])
-  fused, unfused = _fused_batch_norm_relu_max_pool(x, scale, bias), _unfused_batch_norm_relu_max_pool(x, scale, bias)
+  fused, unfused = (jax.jit(step)(x, scale, bias) for step in (_fused_batch_norm_relu_max_pool,
+                                                                _unfused_batch_norm_relu_max_pool))
   chex.assert_trees_all_close(fused, unfused, atol=1e-6)
-  gradients = [jax.grad(_pooling_loss(step, x.shape, 5), argnums=(0, 1, 2))(x, scale, bias)
+  gradients = [jax.jit(jax.grad(_pooling_loss(step, x.shape, 5), argnums=(0, 1, 2)))(x, scale, bias)
                for step in (_fused_batch_norm_relu_max_pool, _unfused_batch_norm_relu_max_pool)]
   chex.assert_trees_all_close(*gradients, atol=2e-5)

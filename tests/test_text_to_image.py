@@ -139,12 +139,14 @@ def test_the_chain_of_runs_draws_a_png_grid(small_shapes_dir, tmp_path):
   autoencoder_params = loop.restore(str(tmp_path / 'caption_ae'))[3]['params']
   clip_task = make_task(clip_config)
   batch = next(clip_task.train_batches(0, 0, 1))
-  text_tower = clip_task.init_variables(clip_task.make_model(), jax.random.key(0), batch)['params']['text_tower']
+  # Under jit, as the loop initialises: one program rather than an eager compile per operation.
+  init = jax.jit(lambda key: clip_task.init_variables(clip_task.make_model(), key, batch))
+  text_tower = init(jax.random.key(0))['params']['text_tower']
   chex.assert_trees_all_close(text_tower['encoder'], autoencoder_params['encoder'])
   chex.assert_trees_all_close(text_tower['embedding'], autoencoder_params['embedding'])
   clip_config.model.text.features = 16  # the autoencoder's 16 are 8 per direction
   with pytest.raises(UserInputError, match='features = its features / directions'):
-    clip_task.init_variables(clip_task.make_model(), jax.random.key(0), batch)  # the task reads its config
+    jax.jit(lambda key: clip_task.init_variables(clip_task.make_model(), key, batch))(jax.random.key(0))  # reads its config
   clip_config.model.text.features = 8
 
   loop.train_and_evaluate(clip_config, str(tmp_path / 'clip'))

@@ -107,10 +107,15 @@ def feature_map_tiles(image: np.ndarray, stages: dict[str, np.ndarray]) -> list[
 
 def saliency(model, variables, image: jax.Array) -> tuple[jax.Array, jax.Array]:
   """(predicted class, |d logit / d pixel| maxed over channels [H, W]) for one model input [H, W, C]."""
-  logits = lambda x: model.apply(variables, x[None], train=False)[0]
-  predicted = jnp.argmax(logits(image))
-  gradient = jax.grad(lambda x: logits(x)[predicted])(image)
-  return predicted, jnp.abs(gradient).max(-1)
+
+  @jax.jit  # one program rather than an eager compile per operation, as for every figure here
+  def predicted_and_heat(variables, image):
+    logits = lambda x: model.apply(variables, x[None], train=False)[0]
+    predicted = jnp.argmax(logits(image))
+    gradient = jax.grad(lambda x: logits(x)[predicted])(image)
+    return predicted, jnp.abs(gradient).max(-1)
+
+  return predicted_and_heat(variables, image)
 
 
 def curves(metrics_path: str, path: str) -> None:
@@ -164,7 +169,7 @@ def classification_figures(config, task, model, variables, out: str, index: int)
   shown = image / 255.0
   inputs = task.model_inputs({'image': image[None]})
   save_grid(filter_tiles(first_conv_kernel(variables['params'])), os.path.join(out, 'filters.png'))
-  _, state = model.apply(variables, inputs, train=False, mutable=['intermediates'])
+  _, state = jax.jit(lambda v, x: model.apply(v, x, train=False, mutable=['intermediates']))(variables, inputs)
   stages = {name: values[0] for name, values in state['intermediates'].items()}
   save_grid(feature_map_tiles(shown, stages), os.path.join(out, 'feature_maps.png'))
   predicted, heat = saliency(model, variables, inputs[0])
@@ -180,13 +185,13 @@ def classification_figures(config, task, model, variables, out: str, index: int)
 
 def reconstruction_figures(config, task, model, variables, out: str, count: int = 8) -> list[str]:
   images = _eval_images(task, count)
-  reconstructions = model.apply(variables, images, train=False)[0]
+  reconstructions = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])(variables, images)
   pair_grid({'test': (images, reconstructions)}, os.path.join(out, 'reconstructions.png'),
             ('input', 'reconstruction'))
   if not config.model.get('variational'):
     return ['reconstructions.png']
   prior = jax.random.normal(jax.random.key(config.seed), (2 * count, config.model.latent_dim))
-  samples = np.asarray(model.apply(variables, prior, method=model.decode))
+  samples = np.asarray(jax.jit(lambda v, z: model.apply(v, z, method=model.decode))(variables, prior))
   save_grid([[(s, 'sample') for s in samples[:count]], [(s, 'sample') for s in samples[count:]]],
             os.path.join(out, 'samples.png'))
   return ['reconstructions.png', 'samples.png']
@@ -199,12 +204,13 @@ def swap_figures(config, task, model, variables, out: str, count: int = 8) -> li
     images.extend(batch['image'][real])
     domains.extend(batch['domain'][real])
   images, domains = np.stack(images), np.array(domains)
+  swap = jax.jit(lambda v, x, domain: model.apply(v, x, domain, method=model.swap), static_argnums=2)
   pairs = {}
   for a, value_a in enumerate(config.swap.domains):
     for b, value_b in enumerate(config.swap.domains):
       if a != b:
         chosen = images[domains == a][:count]
-        pairs[f'{value_a}->{value_b}'] = (chosen, model.apply(variables, chosen, b, method=model.swap))
+        pairs[f'{value_a}->{value_b}'] = (chosen, swap(variables, chosen, b))
   pair_grid(pairs, os.path.join(out, 'swaps.png'), ('A', 'A->B'))
   return ['swaps.png']
 
