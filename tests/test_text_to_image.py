@@ -13,6 +13,7 @@ from configs import shapes_caption_autoencoder, shapes_clip, shapes_text_to_imag
 from data import captions
 from data.errors import UserInputError
 from nets import text_to_image
+from tests import test_eval_padding
 from train import generate, loop, visualize
 from train.tasks import make_task
 from train.tasks.text_to_image import faithfulness_metrics
@@ -139,14 +140,12 @@ def test_the_chain_of_runs_draws_a_png_grid(small_shapes_dir, tmp_path):
   autoencoder_params = loop.restore(str(tmp_path / 'caption_ae'))[3]['params']
   clip_task = make_task(clip_config)
   batch = next(clip_task.train_batches(0, 0, 1))
-  # Under jit, as the loop initialises: one program rather than an eager compile per operation.
-  init = jax.jit(lambda key: clip_task.init_variables(clip_task.make_model(), key, batch))
-  text_tower = init(jax.random.key(0))['params']['text_tower']
+  text_tower = test_eval_padding.initial_state(clip_task, clip_task.make_model(), batch).params['text_tower']
   chex.assert_trees_all_close(text_tower['encoder'], autoencoder_params['encoder'])
   chex.assert_trees_all_close(text_tower['embedding'], autoencoder_params['embedding'])
   clip_config.model.text.features = 16  # the autoencoder's 16 are 8 per direction
   with pytest.raises(UserInputError, match='features = its features / directions'):
-    jax.jit(lambda key: clip_task.init_variables(clip_task.make_model(), key, batch))(jax.random.key(0))  # reads its config
+    test_eval_padding.initial_state(clip_task, clip_task.make_model(), batch)  # the task reads its config
   clip_config.model.text.features = 8
 
   loop.train_and_evaluate(clip_config, str(tmp_path / 'clip'))
