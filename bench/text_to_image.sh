@@ -9,13 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/t2i}
 PYTHON=${PYTHON:-.venv/bin/python}
+source bench/timed_stage.sh
 mkdir -p "$OUT"
-stage() {  # stage NAME COMMAND...: runs it, appends its wall time to $OUT/times.txt
-  local name=$1 start=$SECONDS
-  shift
-  "$@"
-  echo "$name $((SECONDS - start)) s" | tee -a "$OUT/times.txt"
-}
 
 stage caption_autoencoder $PYTHON -m train --config configs/shapes_caption_autoencoder.py --workdir "$OUT/caption_ae"
 stage clip $PYTHON -m train --config configs/shapes_clip.py --workdir "$OUT/clip" \

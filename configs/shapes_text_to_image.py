@@ -36,6 +36,10 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0: the decoder is also trained so that CLIP sees in its drawing the embedding it drew from.
   # Measured (500 held-out captions): faithfulness 0.21 without, 0.33 with 0.1.
   config.clip_loss_weight = 0.1
+  # > 0: the drawing's features in CLIP's image tower (each stage's output) are also trained to match
+  # the image's, a perceptual loss (Johnson et al. 2016) that keeps corners and edges the pixel error
+  # blurs. Measured at 1000 steps (1,000 held-out captions): faithfulness 0.34 without, 0.43-0.44 with 1-10.
+  config.perceptual_weight = 3.0
   config.faithfulness = ml_collections.ConfigDict({
       'classifier_workdirs': {'label': 'runs/shapes_cnn', 'color': 'runs/shapes_color', 'size': 'runs/shapes_size',
                               'position': 'runs/shapes_position'},

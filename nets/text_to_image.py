@@ -19,8 +19,9 @@ shares it: a coloured blur in the right place. So the decoder is a conditional V
 2015): a small latent beside the embedding holds the rest, encoded from the image in training and
 drawn at generation from its own Gaussian prior given the embedding. A VAE rather than a VQ
 decoder: its latent is small and continuous, and its prior is one more MLP like the text prior.
-Optionally (`clip_loss_weight` in the task) the decoder is also trained so that CLIP sees in each
-drawing the embedding it was drawn from.
+Optionally (in the task) the decoder is also trained so that CLIP sees in each drawing the embedding
+it was drawn from (`clip_loss_weight`), and so that the drawing's features in each stage of CLIP's
+image tower match the image's (`perceptual_weight`: a perceptual loss, Johnson et al. 2016).
 
 Rerank. CLIP embeds each candidate image and scores it against the caption (cosine similarity):
 `candidates` draws and scores, `rerank` puts the best first.

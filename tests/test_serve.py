@@ -57,7 +57,8 @@ def runs(tmp_path_factory) -> dict[str, str]:
   clip.model.update(embed_dim=8, image={'stage_features': (4, 8), 'head': (8,)},
                     text={'embed_dim': 8, 'features': 8, 'bidirectional': False})
   text_to_image = tiny(shapes_text_to_image.get_config(), batch_size=16, eval_batch_size=40,
-                       clip_workdir=str(folder / 'contrastive'), clip_loss_weight=0.0)  # a smaller step to compile
+                       clip_workdir=str(folder / 'contrastive'), clip_loss_weight=0.0,
+                       perceptual_weight=0.0)  # a smaller step to compile
   text_to_image.model.update(prior_hidden=(16,), decoder_features=(4, 8))
   text_to_image.faithfulness.classifier_workdirs = {}
   translation = tiny(translation_rnn.get_config(), batch_size=8, eval_batch_size=4)

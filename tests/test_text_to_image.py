@@ -5,6 +5,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
@@ -154,15 +155,33 @@ def test_the_chain_of_runs_draws_a_png_grid(small_shapes_dir, tmp_path):
   config.model.update(prior_hidden=(16,), decoder_features=(4, 8))
   config.faithfulness.classifier_workdirs = {}
   config.batch_size, config.num_steps, config.eval_every = 32, 4, 1000
+  config.perceptual_weight = 1.0
   final = loop.train_and_evaluate(config, str(tmp_path / 't2i'))
   assert {'psnr', 'prior_nll', 'prior_cosine', 'clip_score'} <= set(final)
   chex.assert_tree_all_finite(final)
+  _assert_the_perceptual_loss_trains_the_decoder_alone(str(tmp_path / 't2i'))
 
   out = tmp_path / 'grid.png'
   generate.main(['--workdir', str(tmp_path / 't2i'), '--num', '3', '--out', str(out),
                  'a small red circle on the left', 'a large green triangle in the top right'])
   assert Image.open(out).size == visualize.grid_pixels(rows=2, columns=3)
 
+
+
+def _assert_the_perceptual_loss_trains_the_decoder_alone(workdir):
+  """Its gradient reaches the decoder (and the residual encoder that feeds it) through frozen CLIP, not the priors."""
+  _, task, model, variables = loop.restore(workdir)
+  batch = next(task.train_batches(0, 0, 1))
+
+  def perceptual(params):
+    _, (metrics, _) = task.loss(model, params, {}, batch, jax.random.key(0), train=True)
+    return metrics['perceptual']
+
+  value, grads = jax.jit(jax.value_and_grad(perceptual))(variables['params'])
+  assert np.isfinite(value) and value > 0
+  norms = {name: optax.global_norm(part) for name, part in grads.items()}
+  assert norms['decoder'] > 0 and norms['residual_encoder'] > 0, norms
+  assert norms['prior'] == 0 and norms['residual_prior'] == 0, norms
 
 
 @pytest.mark.parametrize('args, message', [

@@ -3,7 +3,10 @@
 `clip_workdir` names the CLIP run (task `contrastive`): its checkpoint, tokenizer and data (the
 same source and splits, its compositional split included). Every image and caption is embedded
 once by the frozen CLIP; the prior learns text embedding -> image embedding, the decoder image
-embedding -> image, side by side (their parameters are disjoint, so one loss is their sum).
+embedding -> image, side by side (their parameters are disjoint, so one loss is their sum). The
+decoder's loss: the residual VAE's negative ELBO (pixel error and KL), plus `clip_loss_weight` x
+(1 - CLIP's cosine between the drawing's embedding and the image's), plus `perceptual_weight` x the
+mean squared difference between the drawing's and the image's stage outputs in CLIP's image tower.
 
 Evaluation, at every evaluation: `psnr` of the decoder drawing each eval image from its own CLIP
 embedding (and residual), `kl` of the residual (nats), `prior_nll` (nats per dimension) and
@@ -55,6 +58,9 @@ class TextToImageTask(text.EncodedTextTask):
       config.data[key] = data[key]  # the CLIP run's, recorded with this run
     config.data.trim_batches = False
     self.image_shape = tuple(data.image_size) + (3,)
+    if config.perceptual_weight and self.clip_config.model.image.name == 'mlp':
+      raise UserInputError('perceptual_weight compares the stage outputs of CLIP\'s image tower, and an MLP tower has '
+                           'no stages: set perceptual_weight=0 or train CLIP with a convnet or resnet image tower')
     self._generators = {}
     self.source = EncodedSource({split: self._embedded(clip_task.source.fields(split))
                                  for split in (data.train_split, data.eval_split)})
@@ -119,12 +125,26 @@ class TextToImageTask(text.EncodedTextTask):
     pixels = np.prod(self.image_shape)
     loss = mse.mean() + 2 * self.config.decoder_std**2 * kl.mean() / pixels + self.config.prior_weight * nll.mean()
     metrics = {'psnr': psnr(mse).mean(), 'prior_nll': nll.mean(), 'kl': kl.mean()}
-    if self.config.clip_loss_weight:  # CLIP must see in the drawing the embedding it was drawn from
-      drawn_emb = self.clip_model.apply(self.clip_variables, self.image_normalizer(drawn), method=clip.CLIP.encode_image)
-      clip_score = jnp.sum(drawn_emb * batch['image_emb'], axis=-1).mean()
-      loss += self.config.clip_loss_weight * (1 - clip_score)
-      metrics['drawn_clip_cosine'] = clip_score
+    perceptual_weight = self.config.perceptual_weight
+    if self.config.clip_loss_weight or perceptual_weight:
+      drawn_emb, drawn_features = self._clip_image(drawn)
+      if self.config.clip_loss_weight:  # CLIP must see in the drawing the embedding it was drawn from
+        clip_score = jnp.sum(drawn_emb * batch['image_emb'], axis=-1).mean()
+        loss += self.config.clip_loss_weight * (1 - clip_score)
+        metrics['drawn_clip_cosine'] = clip_score
+      if perceptual_weight:
+        _, image_features = self._clip_image(self._images(batch))
+        perceptual = sum(jnp.mean((a - b) ** 2) for a, b in zip(drawn_features, image_features)) / len(drawn_features)
+        loss += perceptual_weight * perceptual
+        metrics['perceptual'] = perceptual
     return loss, (metrics, state)
+
+  def _clip_image(self, images):
+    """Images in [0, 1] -> (CLIP's unit embedding, the image tower's stage outputs, image first)."""
+    embedding, sown = self.clip_model.apply(self.clip_variables, self.image_normalizer(images),
+                                            method=clip.CLIP.encode_image, mutable=['intermediates'])
+    stages = sown['intermediates']['image_tower']
+    return embedding, [stages[f'stage{index}'][0] for index in range(len(stages))]
 
   def eval_metrics(self, model, variables, batch):
     (mse, nll, kl), mean, _, _ = self._parts(model, variables, batch, train=False)
