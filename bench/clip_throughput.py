@@ -2,6 +2,7 @@
 
   python bench/clip_throughput.py                    # configs/shapes_clip.py's sizes
   python bench/clip_throughput.py --batch 256 --standard-layers --torch-threads 2
+  python bench/clip_throughput.py --tower image      # one tower alone: image or text
 
 The workload of configs/shapes_clip.py: batch 128 of 32x32 RGB images and 16-token captions
 (vocabulary 100); the image tower a ConvNet (stages 16, 32, 32 of conv 3x3 -> BatchNorm -> ReLU ->
@@ -11,7 +12,10 @@ logit scale; AdamW. Each step is a full training step on random data. Reported: 
 ours (PyTorch has none) and images/s over --steps steps after --warmup, the median of --repeats
 timings taken in turns (ours, PyTorch, PyTorch, ours, ...) so that a shared machine's load
 changes hit both. Ours is the trainer's real step (train.steps.make_train_step under
-DataParallel('jit'), state donated) on train.tasks.contrastive's loss. Results: bench/README_clip.md.
+DataParallel('jit'), state donated) on train.tasks.contrastive's loss. `--tower image|text` times
+one tower alone, to find where a gap lies: its forward and backward pass and AdamW on a loss that
+pulls its unit embeddings towards fixed random unit vectors (a plain jitted step for ours, the
+state donated). Results: bench/README_clip.md.
 """
 
 import argparse
@@ -37,6 +41,8 @@ def parse_args():
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--torch-threads', type=int, default=os.cpu_count())
   parser.add_argument('--standard-layers', action='store_true', help="Flax's layers only (no nets/cpu_kernels.py)")
+  parser.add_argument('--tower', choices=('both', 'image', 'text'), default='both',
+                      help='both: the whole CLIP step; image or text: that tower alone')
   return parser.parse_args()
 
 
@@ -65,6 +71,8 @@ def jax_step(args):
   task.config, task.tokenizer, task.axis_name, task.text_init = config, _Tokenizer(), None, None
   model = task.make_model()
   tx = optim.make_optimizer(config, config.num_steps)
+  if args.tower != 'both':
+    return jax_tower_step(args, model, tx)
   parallel = steps.DataParallel('jit', steps.make_train_step(task, model, tx, jax.random.key(1)),
                                 steps.make_eval_step(task, model))
   batch = jax.device_put(random_batch(args.batch))
@@ -77,6 +85,52 @@ def jax_step(args):
   def step():
     holder[0], metrics = parallel.train_step(holder[0], batch)
     jax.block_until_ready(metrics)
+  return step, compile_s
+
+
+def jax_tower_step(args, model, tx):
+  """One tower's step alone: (run one step and block, compile time)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+
+  from nets import clip  # pylint: disable=import-outside-toplevel
+
+  batch = random_batch(args.batch)
+  # Arguments of the step, not constants it closes over: XLA would fold what it can of constants.
+  inputs = jax.device_put({
+      'images': ((batch['image'] / 255.0 - 0.5) / 0.25).astype(np.float32), 'ids': batch['ids'],
+      'mask': np.arange(LENGTH)[None] < batch['length'][:, None],
+      'targets': clip.l2_normalize(jax.random.normal(jax.random.key(2), (args.batch, 64)))})
+  variables = model.init(jax.random.key(0), inputs['images'], inputs['ids'], inputs['mask'])
+  params, batch_stats = variables['params'], variables.get('batch_stats', {})
+
+  def loss_fn(params, batch_stats, inputs):
+    images, ids, mask, targets = inputs['images'], inputs['ids'], inputs['mask'], inputs['targets']
+    if args.tower == 'image':
+      embedding, updates = model.apply({'params': params, 'batch_stats': batch_stats}, images, True,
+                                       method=clip.CLIP.encode_image, mutable=['batch_stats'])
+      batch_stats = updates['batch_stats']
+    else:
+      embedding = model.apply({'params': params}, ids, mask, True, method=clip.CLIP.encode_text)
+    return -jnp.mean(jnp.sum(embedding * targets, axis=-1)), batch_stats
+
+  def train_step(state, inputs):
+    params, opt_state, batch_stats = state
+    (_, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats, inputs)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, batch_stats
+
+  state = (params, tx.init(params), batch_stats)
+  compiled_step = jax.jit(train_step, donate_argnums=0)
+  start = time.perf_counter()
+  compiled_step.lower(state, inputs).compile()
+  compile_s = time.perf_counter() - start
+  holder = [state]
+
+  def step():
+    holder[0] = compiled_step(holder[0], inputs)
+    jax.block_until_ready(holder[0])
   return step, compile_s
 
 
@@ -113,6 +167,19 @@ def torch_step(args):
   images = torch.from_numpy(batch['image']).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.25)
   ids, lengths = torch.from_numpy(batch['ids']).long(), torch.from_numpy(batch['length']).long()
   labels = torch.arange(args.batch)
+  if args.tower != 'both':
+    tower_params = [*(image_tower if args.tower == 'image' else text_tower).parameters()]
+    tower_optimizer = torch.optim.AdamW(tower_params, lr=3e-3, weight_decay=1e-4)
+    targets = nn.functional.normalize(torch.randn(args.batch, 64), dim=-1)
+
+    def tower_step():
+      embedding = image_tower(images) if args.tower == 'image' else text_tower(ids, lengths)
+      loss = -(nn.functional.normalize(embedding, dim=-1) * targets).sum(-1).mean()
+      tower_optimizer.zero_grad()
+      loss.backward()
+      torch.nn.utils.clip_grad_norm_(tower_params, 1.0)
+      tower_optimizer.step()
+    return tower_step
 
   def step():
     image_emb = nn.functional.normalize(image_tower(images), dim=-1)
@@ -139,7 +206,8 @@ def main():
   timings = timing.interleaved_timings(rows, args.warmup, args.repeats, args.steps)
   images_per_s = timing.images_per_second(timings, args.batch)
   print(f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores; batch {args.batch}; '
-        f'{"standard layers" if args.standard_layers else "nets/cpu_kernels.py"}; our compile {compile_s:.1f} s')
+        f'{"standard layers" if args.standard_layers else "nets/cpu_kernels.py"}; tower {args.tower}; '
+        f'our compile {compile_s:.1f} s')
   for name, value in images_per_s.items():
     print(f'{name:40s} {value:8.0f} images/s')
   if len(images_per_s) == 2:
