@@ -46,10 +46,12 @@ def get_config() -> ml_collections.ConfigDict:
       'examples': 1000,  # eval captions drawn for
       'candidates': 8,  # images drawn per caption, reranked by CLIP
   })
-  config.batch_size = 64
-  config.optimizer.learning_rate = 2e-3
+  # Measured at equal time (1,000 held-out captions): 2000 steps of 32 at 3e-3 read 0.59 where 1000 of 64
+  # read 0.44 at 2e-3 and 0.52 at 3e-3 (0.52 at 5e-3): smaller batches cost less per image on CPU.
+  config.batch_size = 32
+  config.optimizer.learning_rate = 3e-3
   config.optimizer.weight_decay = 0.0
-  config.num_steps = 2500
+  config.num_steps = 5000
   config.eval_every = 1000
   config.checkpoint_every = 1000
   return config
