@@ -14,8 +14,8 @@ timings taken in turns (ours, PyTorch, PyTorch, ours, ...) so that a shared mach
 changes hit both. Ours is the trainer's real step (train.steps.make_train_step under
 DataParallel('jit'), state donated) on train.tasks.contrastive's loss. `--tower image|text` times
 one tower alone, to find where a gap lies: its forward and backward pass and AdamW on a loss that
-pulls its unit embeddings towards fixed random unit vectors (a plain jitted step for ours, the
-state donated). Results: bench/README_clip.md.
+pulls its unit embeddings towards fixed random unit vectors (ours: the same trainer's step on that
+loss). Results: bench/README_clip.md.
 """
 
 import argparse
@@ -57,11 +57,36 @@ class _Tokenizer:
   vocab_size = VOCAB
 
 
+class _OneTower:
+  """The contrastive task reduced to one tower: its unit embeddings pulled towards batch['targets']."""
+  update = None  # the trainer's step differentiates `loss`
+
+  def __init__(self, task, tower: str):
+    self.task, self.tower = task, tower
+
+  def init_variables(self, model, rng, batch):
+    return self.task.init_variables(model, rng, batch)
+
+  def loss(self, model, params, state, batch, rng, train):
+    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+    from nets import clip  # pylint: disable=import-outside-toplevel
+    del rng
+    images, ids, mask = self.task._inputs(batch)  # pylint: disable=protected-access
+    variables = {'params': params, **state}
+    if self.tower == 'image':
+      embedding, state = model.apply(variables, images, train, method=clip.CLIP.encode_image, mutable=list(state))
+    else:
+      embedding = model.apply(variables, ids, mask, train, method=clip.CLIP.encode_text)
+    return -jnp.mean(jnp.sum(embedding * batch['targets'], axis=-1)), ({}, state)
+
+
 def jax_step(args):
   """() -> runs one of our training steps and blocks; and the compile time."""
   import jax  # pylint: disable=import-outside-toplevel
 
   from configs import shapes_clip  # pylint: disable=import-outside-toplevel
+  from nets import clip  # pylint: disable=import-outside-toplevel
   from train import optim, steps  # pylint: disable=import-outside-toplevel
   from train.tasks import contrastive  # pylint: disable=import-outside-toplevel
 
@@ -71,11 +96,13 @@ def jax_step(args):
   task.config, task.tokenizer, task.axis_name, task.text_init = config, _Tokenizer(), None, None
   model = task.make_model()
   tx = optim.make_optimizer(config, config.num_steps)
+  batch = random_batch(args.batch)
   if args.tower != 'both':
-    return jax_tower_step(args, model, tx)
+    task = _OneTower(task, args.tower)
+    batch['targets'] = np.asarray(clip.l2_normalize(jax.random.normal(jax.random.key(2), (args.batch, 64))))
   parallel = steps.DataParallel('jit', steps.make_train_step(task, model, tx, jax.random.key(1)),
                                 steps.make_eval_step(task, model))
-  batch = jax.device_put(random_batch(args.batch))
+  batch = jax.device_put(batch)  # an argument of the step: XLA would fold a constant batch into it
   state = steps.make_init(task, model, tx, parallel.replicated)(jax.random.key(0), batch)
   start = time.perf_counter()
   parallel.train_step.lower(state, batch).compile()
@@ -85,52 +112,6 @@ def jax_step(args):
   def step():
     holder[0], metrics = parallel.train_step(holder[0], batch)
     jax.block_until_ready(metrics)
-  return step, compile_s
-
-
-def jax_tower_step(args, model, tx):
-  """One tower's step alone: (run one step and block, compile time)."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  import optax  # pylint: disable=import-outside-toplevel
-
-  from nets import clip  # pylint: disable=import-outside-toplevel
-
-  batch = random_batch(args.batch)
-  # Arguments of the step, not constants it closes over: XLA would fold what it can of constants.
-  inputs = jax.device_put({
-      'images': ((batch['image'] / 255.0 - 0.5) / 0.25).astype(np.float32), 'ids': batch['ids'],
-      'mask': np.arange(LENGTH)[None] < batch['length'][:, None],
-      'targets': clip.l2_normalize(jax.random.normal(jax.random.key(2), (args.batch, 64)))})
-  variables = model.init(jax.random.key(0), inputs['images'], inputs['ids'], inputs['mask'])
-  params, batch_stats = variables['params'], variables.get('batch_stats', {})
-
-  def loss_fn(params, batch_stats, inputs):
-    images, ids, mask, targets = inputs['images'], inputs['ids'], inputs['mask'], inputs['targets']
-    if args.tower == 'image':
-      embedding, updates = model.apply({'params': params, 'batch_stats': batch_stats}, images, True,
-                                       method=clip.CLIP.encode_image, mutable=['batch_stats'])
-      batch_stats = updates['batch_stats']
-    else:
-      embedding = model.apply({'params': params}, ids, mask, True, method=clip.CLIP.encode_text)
-    return -jnp.mean(jnp.sum(embedding * targets, axis=-1)), batch_stats
-
-  def train_step(state, inputs):
-    params, opt_state, batch_stats = state
-    (_, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats, inputs)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, batch_stats
-
-  state = (params, tx.init(params), batch_stats)
-  compiled_step = jax.jit(train_step, donate_argnums=0)
-  start = time.perf_counter()
-  compiled_step.lower(state, inputs).compile()
-  compile_s = time.perf_counter() - start
-  holder = [state]
-
-  def step():
-    holder[0] = compiled_step(holder[0], inputs)
-    jax.block_until_ready(holder[0])
   return step, compile_s
 
 

@@ -125,14 +125,16 @@ class TextToImageTask(text.EncodedTextTask):
     pixels = np.prod(self.image_shape)
     loss = mse.mean() + 2 * self.config.decoder_std**2 * kl.mean() / pixels + self.config.prior_weight * nll.mean()
     metrics = {'psnr': psnr(mse).mean(), 'prior_nll': nll.mean(), 'kl': kl.mean()}
-    perceptual_weight = self.config.perceptual_weight
-    if self.config.clip_loss_weight or perceptual_weight:
+    clip_weight, perceptual_weight = self.config.clip_loss_weight, self.config.perceptual_weight
+    if clip_weight or perceptual_weight:
       drawn_emb, drawn_features = self._clip_image(drawn)
-      if self.config.clip_loss_weight:  # CLIP must see in the drawing the embedding it was drawn from
+      if clip_weight:  # CLIP must see in the drawing the embedding it was drawn from
         clip_score = jnp.sum(drawn_emb * batch['image_emb'], axis=-1).mean()
-        loss += self.config.clip_loss_weight * (1 - clip_score)
+        loss += clip_weight * (1 - clip_score)
         metrics['drawn_clip_cosine'] = clip_score
       if perceptual_weight:
+        # The image's features are computed here rather than stored beside its embedding: every
+        # stage's outputs of every image would take a hundred times the embeddings' memory.
         _, image_features = self._clip_image(self._images(batch))
         perceptual = sum(jnp.mean((a - b) ** 2) for a, b in zip(drawn_features, image_features)) / len(drawn_features)
         loss += perceptual_weight * perceptual
