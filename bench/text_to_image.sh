@@ -16,9 +16,13 @@ stage caption_autoencoder $PYTHON -m train --config configs/shapes_caption_autoe
 stage clip $PYTHON -m train --config configs/shapes_clip.py --workdir "$OUT/clip" \
   --config.model.text_init="$OUT/caption_ae"
 stage classifier_label $PYTHON -m train --config configs/shapes_cnn.py --workdir "$OUT/judge_label"
-for attribute in color size position; do
+stage classifier_color $PYTHON -m train --config configs/shapes_cnn.py --workdir "$OUT/judge_color" \
+  --config.data.label_key=color
+# Size and position are thirds of continuous ranges: reading them near a boundary takes a judge with
+# two convolutions per stage, trained longer (bench/README_clip.md).
+for attribute in size position; do
   stage "classifier_$attribute" $PYTHON -m train --config configs/shapes_cnn.py --workdir "$OUT/judge_$attribute" \
-    --config.data.label_key=$attribute
+    --config.data.label_key=$attribute --config.model.convs_per_stage=2 --config.num_steps=2000
 done
 stage text_to_image $PYTHON -m train --config configs/shapes_text_to_image.py --workdir "$OUT/t2i" \
   --config.clip_workdir="$OUT/clip" \

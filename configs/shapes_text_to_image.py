@@ -4,8 +4,10 @@ The pipeline is a short chain of runs, each finding the one before by its workdi
 
   python -m train --config configs/shapes_clip.py --workdir runs/shapes_clip            # CLIP
   python -m train --config configs/shapes_cnn.py --workdir runs/shapes_cnn              # judges: the shape ...
-  for a in color size position; do                                                      # ... and the rest
-    python -m train --config configs/shapes_cnn.py --workdir runs/shapes_$a --config.data.label_key=$a; done
+  python -m train --config configs/shapes_cnn.py --workdir runs/shapes_color --config.data.label_key=color
+  for a in size position; do                                                            # near a boundary: a larger judge
+    python -m train --config configs/shapes_cnn.py --workdir runs/shapes_$a --config.data.label_key=$a \
+      --config.model.convs_per_stage=2 --config.num_steps=2000; done
   python -m train --config configs/shapes_text_to_image.py --workdir runs/shapes_t2i    # prior + decoder
   python -m train.generate --workdir runs/shapes_t2i "a large green triangle in the bottom right" --num 8 --out grid.png
 
@@ -43,7 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.faithfulness = ml_collections.ConfigDict({
       'classifier_workdirs': {'label': 'runs/shapes_cnn', 'color': 'runs/shapes_color', 'size': 'runs/shapes_size',
                               'position': 'runs/shapes_position'},
-      'examples': 1000,  # eval captions drawn for
+      'examples': 2000,  # eval captions drawn for (shapes' whole test split)
       'candidates': 8,  # images drawn per caption, reranked by CLIP
   })
   # Measured at equal time (1,000 held-out captions): 2000 steps of 32 at 3e-3 read 0.59 where 1000 of 64
@@ -52,6 +54,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer.learning_rate = 3e-3
   config.optimizer.weight_decay = 0.0
   config.num_steps = 5000
-  config.eval_every = 1000
-  config.checkpoint_every = 1000
+  config.eval_every = 2000
+  config.checkpoint_every = 2000
   return config

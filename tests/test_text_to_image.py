@@ -10,7 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from configs import shapes_caption_autoencoder, shapes_clip, shapes_text_to_image
+from configs import shapes_caption_autoencoder, shapes_clip, shapes_cnn, shapes_text_to_image
 from data import captions
 from data.errors import UserInputError
 from nets import text_to_image
@@ -78,11 +78,12 @@ def test_faithfulness_counts_captions_whose_every_attribute_is_right():
   ranked = {'shape': np.array([True, True, False, True]), 'color': np.array([True, False, True, True])}
   first = {'shape': np.array([True, False, False, True]), 'color': np.array([False, False, True, True])}
   unseen = np.array([False, False, True, True])
-  metrics = faithfulness_metrics(ranked, first, unseen)
-  assert metrics == {'faithfulness': 0.5, 'faithfulness_unranked': 0.25, 'faithful_shape': 0.75,
-                     'faithful_color': 0.75, 'faithfulness_seen': 0.5, 'faithfulness_unranked_seen': 0.0,
-                     'faithfulness_unseen': 0.5, 'faithfulness_unranked_unseen': 0.5}
-  assert 'faithfulness_unseen' not in faithfulness_metrics(ranked, first, np.zeros(4, bool))
+  real = {'shape': np.array([True, True, True, True]), 'color': np.array([True, True, False, True])}
+  metrics = faithfulness_metrics(ranked, first, unseen, real)
+  assert metrics == {'faithfulness': 0.5, 'faithfulness_unranked': 0.25, 'faithfulness_real': 0.75,
+                     'faithful_shape': 0.75, 'faithful_color': 0.75, 'faithfulness_seen': 0.5,
+                     'faithfulness_unranked_seen': 0.0, 'faithfulness_unseen': 0.5, 'faithfulness_unranked_unseen': 0.5}
+  assert 'faithfulness_unseen' not in faithfulness_metrics(ranked, first, np.zeros(4, bool), real)
 
 
 def test_unseen_combinations_select_examples_and_bad_ones_are_named():
@@ -150,15 +151,23 @@ def test_the_chain_of_runs_draws_a_png_grid(small_shapes_dir, tmp_path):
   clip_config.model.text.features = 8
 
   loop.train_and_evaluate(clip_config, str(tmp_path / 'clip'))
+  judge = shapes_cnn.get_config()  # a colour classifier on real images, to judge the drawings
+  judge.data.update(data_dir=small_shapes_dir, label_key='color')
+  judge.model.update(stage_features=(4, 8), head=(8,))
+  judge.batch_size, judge.num_steps, judge.eval_every = 32, 4, 1000
+  loop.train_and_evaluate(judge, str(tmp_path / 'judge_color'))
   config = shapes_text_to_image.get_config()
   config.clip_workdir = str(tmp_path / 'clip')
   config.model.update(prior_hidden=(16,), decoder_features=(4, 8))
-  config.faithfulness.classifier_workdirs = {}
+  config.faithfulness.classifier_workdirs = {'color': str(tmp_path / 'judge_color')}
+  config.faithfulness.update(examples=20, candidates=2)
   config.batch_size, config.num_steps, config.eval_every = 32, 4, 1000
   config.perceptual_weight = 1.0
   final = loop.train_and_evaluate(config, str(tmp_path / 't2i'))
   assert {'psnr', 'prior_nll', 'prior_cosine', 'clip_score'} <= set(final)
   chex.assert_tree_all_finite(final)
+  shares = ('faithfulness', 'faithfulness_unranked', 'faithfulness_real', 'faithful_color')
+  assert all(0 <= final[name] <= 1 for name in shares), final
   _assert_the_perceptual_loss_trains_the_decoder_alone(str(tmp_path / 't2i'))
 
   out = tmp_path / 'grid.png'

@@ -20,7 +20,8 @@ run predicting it}, e.g. configs/shapes_cnn.py with data.label_key=color): for
 CLIP. `faithfulness` is the share of captions whose best image shows every attribute as the caption
 says (as the classifiers read it); `faithfulness_unranked` the same for the first candidate drawn,
 without reranking; `_seen` and `_unseen` split them by the compositional split (`data.unseen` of
-the CLIP run); `faithful_<attribute>` per attribute, reranked.
+the CLIP run); `faithful_<attribute>` per attribute, reranked. `faithfulness_real` is the same share
+for the real eval images the captions describe: what the classifiers themselves allow, the ceiling.
 """
 
 import jax
@@ -186,31 +187,32 @@ class TextToImageTask(text.EncodedTextTask):
     count = min(settings.examples, len(fields['ids']))
     generate = self.generator(settings.candidates)
     rng = jax.random.key(self.config.seed)
-    ranked_hits, first_hits = [], []
+    hits = {'ranked': [], 'first': [], 'real': []}
     for start in range(0, count, 64):
       part = slice(start, min(start + 64, count))
       images, scores = generate(variables, fields['ids'][part], fields['length'][part], jax.random.fold_in(rng, start))
       best, _ = text_to_image.rerank(images, scores)
       truth = {name: fields[f'label_{name}'][part] for name in readers}
-      ranked_hits.append({name: read(best[:, 0]) == truth[name] for name, read in readers.items()})
-      first_hits.append({name: read(images[:, 0]) == truth[name] for name, read in readers.items()})
-    ranked = {name: np.concatenate([h[name] for h in ranked_hits]) for name in readers}
-    first = {name: np.concatenate([h[name] for h in first_hits]) for name in readers}
+      for kind, judged in (('ranked', best[:, 0]), ('first', images[:, 0]), ('real', fields['image'][part] / 255.0)):
+        hits[kind].append({name: read(judged) == truth[name] for name, read in readers.items()})
+    ranked, first, real = ({name: np.concatenate([h[name] for h in hits[kind]]) for name in readers}
+                           for kind in ('ranked', 'first', 'real'))
     unseen = captions_lib.showing(self.unseen, self.attributes,
                                   {name: fields[f'label_{name}'][:count] for name in self.attributes})
-    return faithfulness_metrics(ranked, first, unseen)
+    return faithfulness_metrics(ranked, first, unseen, real)
 
 
 def faithfulness_metrics(ranked: dict[str, np.ndarray], first: dict[str, np.ndarray],
-                         unseen: np.ndarray) -> dict[str, float]:
+                         unseen: np.ndarray, real: dict[str, np.ndarray]) -> dict[str, float]:
   """The faithfulness shares (see the module doc) from per-caption hits.
 
-  ranked, first: {attribute: bool [N]}, whether the classifier read the attribute as the caption
-  says in the best reranked image and in the first one drawn; unseen: bool [N], which captions
-  name a combination left out of training.
+  ranked, first, real: {attribute: bool [N]}, whether the classifier read the attribute as the
+  caption says in the best reranked image, in the first one drawn, and in the real image the
+  caption describes; unseen: bool [N], which captions name a combination left out of training.
   """
   all_ranked, all_first = np.all(list(ranked.values()), axis=0), np.all(list(first.values()), axis=0)
   metrics = {'faithfulness': float(all_ranked.mean()), 'faithfulness_unranked': float(all_first.mean()),
+             'faithfulness_real': float(np.all(list(real.values()), axis=0).mean()),
              **{f'faithful_{name}': float(hits.mean()) for name, hits in ranked.items()}}
   if unseen.any():
     for part, which in (('seen', ~unseen), ('unseen', unseen)):
