@@ -16,9 +16,10 @@ means, decoded).
 
 At the end, with `faithfulness.classifier_workdirs` ({attribute: the workdir of a classification
 run predicting it}, e.g. configs/shapes_cnn.py with data.label_key=color): for
-`faithfulness.examples` eval captions, `faithfulness.candidates` images are drawn and reranked by
-CLIP. `faithfulness` is the share of captions whose best image shows every attribute as the caption
-says (as the classifiers read it); `faithfulness_unranked` the same for the first candidate drawn,
+`faithfulness.examples` eval captions, `faithfulness.candidates` images are drawn (at
+`faithfulness.temperature`) and reranked by CLIP. `faithfulness` is the share of captions whose
+best image shows every attribute as the caption says (as the classifiers read it);
+`faithfulness_unranked` the same for the first candidate drawn,
 without reranking; `_seen` and `_unseen` split them by the compositional split (`data.unseen` of
 the CLIP run); `faithful_<attribute>` per attribute, reranked. `faithfulness_real` is the same share
 for the real eval images the captions describe: what the classifiers themselves allow, the ceiling.
@@ -185,7 +186,7 @@ class TextToImageTask(text.EncodedTextTask):
                            f'does not label; it labels {sorted(self.attributes)}')
     fields = self.source.fields(self.config.data.eval_split)
     count = min(settings.examples, len(fields['ids']))
-    generate = self.generator(settings.candidates)
+    generate = self.generator(settings.candidates, settings.get('temperature', 1.0))  # 1: runs saved without it
     rng = jax.random.key(self.config.seed)
     hits = {'ranked': [], 'first': [], 'real': []}
     for start in range(0, count, 64):
