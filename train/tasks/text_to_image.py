@@ -186,7 +186,7 @@ class TextToImageTask(text.EncodedTextTask):
                            f'does not label; it labels {sorted(self.attributes)}')
     fields = self.source.fields(self.config.data.eval_split)
     count = min(settings.examples, len(fields['ids']))
-    generate = self.generator(settings.candidates, settings.get('temperature', 1.0))  # 1: runs saved without it
+    generate = self.generator(settings.candidates, settings.temperature)
     rng = jax.random.key(self.config.seed)
     hits = {'ranked': [], 'first': [], 'real': []}
     for start in range(0, count, 64):
@@ -211,9 +211,12 @@ def faithfulness_metrics(ranked: dict[str, np.ndarray], first: dict[str, np.ndar
   caption says in the best reranked image, in the first one drawn, and in the real image the
   caption describes; unseen: bool [N], which captions name a combination left out of training.
   """
-  all_ranked, all_first = np.all(list(ranked.values()), axis=0), np.all(list(first.values()), axis=0)
+  def every(hits):  # per caption: every attribute read as the caption says
+    return np.all(list(hits.values()), axis=0)
+
+  all_ranked, all_first = every(ranked), every(first)
   metrics = {'faithfulness': float(all_ranked.mean()), 'faithfulness_unranked': float(all_first.mean()),
-             'faithfulness_real': float(np.all(list(real.values()), axis=0).mean()),
+             'faithfulness_real': float(every(real).mean()),
              **{f'faithful_{name}': float(hits.mean()) for name, hits in ranked.items()}}
   if unseen.any():
     for part, which in (('seen', ~unseen), ('unseen', unseen)):
