@@ -59,6 +59,21 @@ def little_compile_effort():
     jax.config.update('jax_disable_most_optimizations', False)
 
 
+@contextlib.contextmanager
+def mock_tfds(**kwargs):
+  """tfds.testing.mock_data(**kwargs), with no compilation cache writes meanwhile: mock_data swaps
+  the file system they go through, and they would fail (with a warning) in its temporary folder."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel  (as in shapes_data_dir)
+
+  min_compile_time = jax.config.jax_persistent_cache_min_compile_time_secs
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', float('inf'))
+  try:
+    with tfds.testing.mock_data(**kwargs):
+      yield
+  finally:
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', min_compile_time)
+
+
 @pytest.fixture(autouse=True)
 def compile_effort(request):
   """Tests other than learning tests compile their programs with XLA's backend optimisations off.

@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from configs import pets_unet, shapes_centernet, shapes_unet, voc_centernet
-from tests import spine_runs
+from tests import conftest, spine_runs
 from train import loop, visualize
 
 SCENES_FIXTURE_EXAMPLES = {'num_train': 2000, 'num_test': 300}
@@ -141,6 +141,6 @@ def test_real_data_configs_run_on_their_tfds_layout(get_config, model, metric, t
   config.model.update(model, convs_per_stage=1)
   config.update(num_steps=2, batch_size=4, eval_batch_size=4, log_every=1, eval_every=10, checkpoint_every=10,
                 best_metric='', async_checkpoints=False)  # mock_data swaps the file system: write in the foreground
-  with tfds.testing.mock_data(num_examples=8, data_dir=str(tmp_path / 'meta')):
+  with conftest.mock_tfds(num_examples=8, data_dir=str(tmp_path / 'meta')):
     final = loop.train_and_evaluate(config, str(tmp_path / 'run'))
   assert np.isfinite(final['loss']) and 0.0 <= final[metric] <= 1.0, final

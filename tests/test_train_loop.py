@@ -16,7 +16,7 @@ from PIL import Image
 from configs import defaults, mnist_cnn, shapes_cnn, shapes_mlp
 from data import pipeline
 from data.shapes import render
-from tests import spine_runs
+from tests import conftest, spine_runs
 from train import loop
 from train.tasks.classification import ClassificationTask, preprocess_image
 
@@ -43,7 +43,7 @@ def test_smoke_on_tfds_mock_data(tmp_path):
   # at the same moment would land in its temporary folder.
   config.async_checkpoints = False
   workdir = tmp_path / 'run'
-  with tfds.testing.mock_data(num_examples=64, data_dir=str(tmp_path / 'meta')):
+  with conftest.mock_tfds(num_examples=64, data_dir=str(tmp_path / 'meta')):
     final = loop.train_and_evaluate(config, str(workdir))
   assert set(final) == {'loss', 'accuracy'} and np.isfinite(final['loss'])
   records = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
