@@ -61,13 +61,23 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-  """Dense to the smallest feature map, then stages [upsample x2 -> conv 3x3 -> norm -> relu] x convs."""
+  """Dense to the smallest feature map, then stages [upsample x2 -> conv 3x3 -> norm -> relu] x convs.
+
+  Two options for a decoder that draws from a condition (nets/text_to_image.py), both off for the
+  autoencoders. `film`: every conv's output is also scaled and shifted per channel by a dense layer
+  of the latent (FiLM, Perez et al. 2018), so the latent reaches each stage, not only the first
+  map. `coordinates`: each stage's input also gets two channels holding the pixel's row and column
+  in [-1, 1] (CoordConv, Liu et al. 2018), so a conv can place what it draws instead of only
+  moving what the first map placed. (Measured on text to image: bench/README_clip.md.)
+  """
   image_shape: Sequence[int]  # (height, width, channels) of the images to produce
   stage_features: Sequence[int] = (32, 64, 128)  # the encoder's, listed from the image inwards
   convs_per_stage: int = 1
   norm: str = 'none'
   dtype: Any = jnp.float32
   axis_name: str | None = None
+  film: bool = False
+  coordinates: bool = False
 
   @nn.compact
   def __call__(self, latents, train: bool = False):
@@ -82,11 +92,25 @@ class Decoder(nn.Module):
       # artefacts (Odena et al. 2016), and on CPU it runs much faster (bench/README_cpu_kernels.md).
       batch, x_height, x_width, depth = x.shape
       x = jax.image.resize(x, (batch, 2 * x_height, 2 * x_width, depth), 'nearest')
+      if self.coordinates:
+        x = jnp.concatenate([x, pixel_coordinates(x)], axis=-1)
       for _ in range(self.convs_per_stage):
         x = nn.Conv(features, (3, 3), use_bias=self.norm == 'none', dtype=self.dtype)(x)
-        x = nn.relu(normalization(self.norm, train, self.dtype, self.axis_name)(x))
+        x = normalization(self.norm, train, self.dtype, self.axis_name)(x)
+        if self.film:  # zero-initialised: each stage starts as the plain decoder's
+          film = nn.Dense(2 * features, kernel_init=nn.initializers.zeros, dtype=self.dtype)(latents)
+          scale, shift = jnp.split(film, 2, axis=-1)
+          x = x * (1 + scale[:, None, None]) + shift[:, None, None]
+        x = nn.relu(x)
     x = nn.Conv(channels, (3, 3), dtype=jnp.float32)(x)
     return nn.sigmoid(x)
+
+
+def pixel_coordinates(x):
+  """[B, H, W, 2]: each pixel's row and column, from -1 to 1, in x's dtype."""
+  batch, height, width, _ = x.shape
+  rows, columns = jnp.meshgrid(jnp.linspace(-1, 1, height), jnp.linspace(-1, 1, width), indexing='ij')
+  return jnp.broadcast_to(jnp.stack([rows, columns], axis=-1), (batch, height, width, 2)).astype(x.dtype)
 
 
 class Autoencoder(nn.Module):

@@ -19,6 +19,9 @@ shares it: a coloured blur in the right place. So the decoder is a conditional V
 2015): a small latent beside the embedding holds the rest, encoded from the image in training and
 drawn at generation from its own Gaussian prior given the embedding. A VAE rather than a VQ
 decoder: its latent is small and continuous, and its prior is one more MLP like the text prior.
+The condition (embedding and latent) reaches every decoder stage, each conv's output scaled and
+shifted by it (FiLM), and each stage sees its pixels' coordinates (CoordConv), so that a stage can
+draw a shape's outline where and as large as the condition says, not only sharpen a first blur.
 Optionally (in the task) the decoder is also trained so that CLIP sees in each drawing the embedding
 it was drawn from (`clip_loss_weight`), and so that the drawing's features in each stage of CLIP's
 image tower match the image's (`perceptual_weight`: a perceptual loss, Johnson et al. 2016).
@@ -78,13 +81,15 @@ class TextToImage(nn.Module):
   convs_per_stage: int = 1
   norm: str = 'none'
   residual_dim: int = 0
+  film: bool = False  # the decoder's FiLM and CoordConv options (nets.autoencoder.Decoder)
+  coordinates: bool = False
   dtype: Any = jnp.float32
   axis_name: str | None = None
 
   def setup(self):
     self.prior = GaussianPrior(self.embed_dim, self.prior_hidden)
     self.decoder = autoencoder.Decoder(self.image_shape, self.decoder_features, self.convs_per_stage, self.norm,
-                                       self.dtype, self.axis_name)
+                                       self.dtype, self.axis_name, self.film, self.coordinates)
     if self.residual_dim:
       self.residual_encoder = autoencoder.Encoder(self.residual_dim, self.decoder_features, self.convs_per_stage,
                                                   self.norm, True, self.dtype, self.axis_name)

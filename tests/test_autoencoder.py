@@ -79,6 +79,38 @@ def test_decoder_rejects_sides_the_stages_cannot_halve():
     autoencoder.Decoder((30, 30, 3), stage_features=(4, 8)).init(jax.random.key(0), jnp.zeros((1, 4)))
 
 
+def test_film_starts_as_the_plain_decoder_and_conditions_every_stage():
+  latents = jax.random.normal(jax.random.key(1), (2, 6))
+  plain = autoencoder.Decoder((32, 32, 3), stage_features=(4, 8), convs_per_stage=2)
+  film = autoencoder.Decoder((32, 32, 3), stage_features=(4, 8), convs_per_stage=2, film=True)
+  params = film.init(jax.random.key(0), latents)['params']
+  film_layers = sorted(set(params) - set(plain.init(jax.random.key(0), latents)['params']))
+  assert len(film_layers) == 4  # one per convolution
+  plain_params = {name: value for name, value in params.items() if name not in film_layers}
+  chex.assert_trees_all_close(film.apply({'params': params}, latents), plain.apply({'params': plain_params}, latents))
+
+  # Away from its zero start, the last conv's FiLM alone changes the image, by the latent.
+  last = film_layers[-1]
+  moved = dict(params, **{last: {'kernel': params[last]['kernel'] + 0.1, 'bias': params[last]['bias']}})
+  difference = film.apply({'params': moved}, latents) - film.apply({'params': params}, latents)
+  assert float(jnp.abs(difference).max()) > 1e-3
+  other_latents = film.apply({'params': moved}, -latents) - film.apply({'params': params}, -latents)
+  assert float(jnp.abs(difference - other_latents).max()) > 1e-3
+
+
+def test_coordinates_give_each_stage_its_pixel_rows_and_columns():
+  grid = autoencoder.pixel_coordinates(jnp.zeros((2, 4, 8, 5), jnp.bfloat16))
+  chex.assert_shape(grid, (2, 4, 8, 2))
+  chex.assert_type(grid, jnp.bfloat16)
+  np.testing.assert_allclose(grid[0, :, 0, 0], np.linspace(-1, 1, 4), atol=1e-2)  # rows, top to bottom
+  np.testing.assert_allclose(grid[0, 0, :, 1], np.linspace(-1, 1, 8), atol=1e-2)  # columns (bfloat16)
+  decoder = autoencoder.Decoder((32, 32, 3), stage_features=(4, 8), coordinates=True)
+  params = decoder.init(jax.random.key(0), jnp.zeros((1, 6)))['params']
+  # Each stage's conv reads the upsampled map (8 channels: the dense map's, then the first stage's)
+  # and the two coordinates.
+  chex.assert_shape([params['Conv_0']['kernel'], params['Conv_1']['kernel']], [(3, 3, 10, 8), (3, 3, 10, 4)])
+
+
 def test_vae_samples_while_training_and_uses_the_mean_otherwise():
   model = autoencoder.Autoencoder(variational=True, **SMALL)
   variables = model.init(jax.random.key(0), IMAGES)
