@@ -1,6 +1,8 @@
 """Text to image (nets/text_to_image.py, train/tasks/text_to_image.py, train/generate.py): the prior,
 reranking, the faithfulness measure, the compositional split, and the chain of runs to a PNG."""
 
+import types
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -17,7 +19,7 @@ from nets import text_to_image
 from tests import test_eval_padding
 from train import generate, loop, visualize
 from train.tasks import make_task
-from train.tasks.text_to_image import faithfulness_metrics
+from train.tasks.text_to_image import TextToImageTask, faithfulness_metrics
 
 
 @pytest.mark.parametrize('residual_dim', [0, 2])
@@ -46,6 +48,15 @@ def test_draws_are_unit_embeddings_around_the_prior_mean_decoded_to_images(resid
   np.testing.assert_allclose(at_the_mean, jnp.broadcast_to(unit_mean[:, None], (3, 5, 6)), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(drawn.reshape(3, 5, -1), jnp.broadcast_to(drawn.reshape(3, 5, -1)[:, :1], (3, 5, 192)),
                              atol=1e-6)  # temperature 0: every candidate is the mean's drawing
+
+
+def test_a_run_from_before_film_gets_the_plain_decoder_it_was_trained_with():
+  config = shapes_text_to_image.get_config()
+  assert config.model.film and config.model.coordinates
+  config.model = {name: value for name, value in config.model.items() if name not in ('film', 'coordinates')}
+  task = types.SimpleNamespace(config=config, image_shape=(8, 8, 3), clip_config=shapes_clip.get_config())
+  model = TextToImageTask.make_model(task)
+  assert not model.film and not model.coordinates
 
 
 def test_gaussian_kl_between_two_diagonal_gaussians_matches_a_monte_carlo_estimate():

@@ -95,7 +95,8 @@ class TextToImageTask(text.EncodedTextTask):
     return text_to_image.TextToImage(
         image_shape=self.image_shape, embed_dim=self.clip_config.model.embed_dim, prior_hidden=model.prior_hidden,
         decoder_features=model.decoder_features, convs_per_stage=model.convs_per_stage, norm=model.norm,
-        residual_dim=model.residual_dim, film=model.film, coordinates=model.coordinates,
+        # Runs trained before the decoder had FiLM and CoordConv name neither: their decoder is the plain one.
+        residual_dim=model.residual_dim, film=model.get('film', False), coordinates=model.get('coordinates', False),
         dtype=jnp.dtype(self.config.compute_dtype), axis_name=axis_name)
 
   @staticmethod
