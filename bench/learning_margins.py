@@ -1,6 +1,7 @@
 """The learning tests' margins over seeds and XLA:CPU code paths, for setting their thresholds.
 
   python bench/learning_margins.py [--seeds 0 1 2] [--paths native avx2 avx2_xla_defaults] [-k EXPR]
+  python bench/learning_margins.py --paths native_one_core avx2_one_core    # as `pytest -n 2` on 2 cores
 
 Runs the tests marked `learning` (tests that train a model and assert a quality on held-out data)
 once per (code path, seed), each run in its own pytest process, and prints every recorded metric's
@@ -10,6 +11,9 @@ emits other vector code) and may run without the project's XLA:CPU flags; the pa
   native             this CPU as it is, with the project's flags (train/xla_cpu.py), as CI runs here
   avx2               XLA's code limited to AVX2 with 256-bit vectors, as on a CPU without AVX-512
   avx2_xla_defaults  the same, without the project's flags (XLA's default convolutions)
+  *_one_core         native or avx2 in a process kept to one core, as each worker of `pytest -n 2`
+                     is on a 2-core machine (tests/conftest.py): XLA:CPU's kernels then run on one
+                     thread, and some sum in another order than on two
 
 `--xla_cpu_max_isa` limits the code XLA generates; library kernels (Eigen, YNNPACK) choose theirs
 from the CPU at run time, so those stay this CPU's. Metrics where lower is better are recorded
@@ -30,6 +34,7 @@ PATHS = {
     'avx2': {'XLA_FLAGS': '--xla_cpu_max_isa=AVX2 --xla_cpu_prefer_vector_width=256'},
     'avx2_xla_defaults': {'XLA_FLAGS': '--xla_cpu_max_isa=AVX2', 'TESTS_WITHOUT_MEASURED_FLAGS': '1'},
 }
+PATHS.update({f'{path}_one_core': PATHS[path] for path in ('native', 'avx2')})
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -41,10 +46,15 @@ def run(path: str, seed: int, selection: str, record: str) -> float:
   if selection:
     command += ['-k', selection]
   started = time.perf_counter()
-  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+                          preexec_fn=_keep_to_one_core if path.endswith('_one_core') else None)
   print(f'{path} seed {seed}: {result.stdout.strip().splitlines()[-1]} ({time.perf_counter() - started:.0f} s)',
         flush=True)
   return time.perf_counter() - started
+
+
+def _keep_to_one_core() -> None:
+  os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def main() -> None:

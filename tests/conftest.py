@@ -12,6 +12,25 @@ import pytest
 
 from train import xla_cpu
 
+
+def _keep_this_worker_to_its_share_of_the_cores():
+  """Under pytest-xdist (-n), worker k of n runs on every n-th of the cores, from the k-th.
+
+  XLA:CPU's and tf.data's thread pools are sized to the cores a process may use: with -n 2 on two
+  cores, two workers' pools sized to both cores keep preempting each other's threads, and the
+  suite takes longer (bench/README_cnn.md). Every thread of the worker moves; the threads and
+  processes it starts later (XLA's, tf.data's, the CLI's subprocesses, Chromium) inherit its share.
+  """
+  worker, count = os.environ.get('PYTEST_XDIST_WORKER'), os.environ.get('PYTEST_XDIST_WORKER_COUNT')
+  if not worker or not count or not hasattr(os, 'sched_setaffinity'):
+    return
+  share = sorted(os.sched_getaffinity(0))[int(worker.removeprefix('gw'))::int(count)]
+  if share:
+    for thread in os.listdir('/proc/self/task'):
+      os.sched_setaffinity(int(thread), share)
+
+
+_keep_this_worker_to_its_share_of_the_cores()
 # What python -m train runs with, before any test starts JAX. bench/learning_margins.py turns it
 # off to measure the learning tests on XLA's default code paths too.
 if os.environ.get('TESTS_WITHOUT_MEASURED_FLAGS') != '1':

@@ -91,7 +91,8 @@ def test_lstm_forecast_beats_persistence_and_seasonal_naive(tmp_path, learning_s
   metrics = loop.train_and_evaluate(config, str(tmp_path))
   # Measured on the last 20% of the series after 500 steps: LSTM MAE 1.08 / RMSE 1.37 °C,
   # seasonal naive 1.55 / 1.91, persistence 3.46 / 4.25; over seeds 0-2 and every XLA:CPU code
-  # path (bench/learning_margins.py) the LSTM's error is 0.74-0.75 of the better baseline's.
+  # path, on two cores and on one (bench/learning_margins.py), the LSTM's error is 0.74-0.75 of the
+  # better baseline's.
   # Asking for 10% better leaves that margin while still failing a model that merely copies yesterday.
   for error in ('mae', 'rmse'):
     best_baseline = min(metrics[f'persistence_{error}'], metrics[f'seasonal_naive_{error}'])

@@ -63,8 +63,8 @@ def test_shapes_convnet_reaches_95_percent_in_two_minutes(shapes_data_dir, tmp_p
   final = loop.train_and_evaluate(config, str(tmp_path))
   seconds = time.perf_counter() - started
   # Measured on the held-out 1000 after 800 steps, seeds 0-2: 98.2-98.9% on this CPU's AVX-512
-  # code, 97.4-99.1% on AVX2-only code with and without the project's XLA flags
-  # (bench/learning_margins.py).
+  # code, 97.4-99.1% on AVX2-only code with and without the project's XLA flags; on one core, as
+  # each `pytest -n 2` worker runs, 97.8-98.7% and 97.9-99.2% (bench/learning_margins.py).
   record_learning('accuracy', final['accuracy'], 0.95)
   assert final['accuracy'] >= 0.95, final
   assert seconds < 120, f'took {seconds:.0f}s'
