@@ -89,7 +89,7 @@ class TextToImage(nn.Module):
   def setup(self):
     self.prior = GaussianPrior(self.embed_dim, self.prior_hidden)
     self.decoder = autoencoder.Decoder(self.image_shape, self.decoder_features, self.convs_per_stage, self.norm,
-                                       self.dtype, self.axis_name, self.film, self.coordinates)
+                                       self.dtype, self.axis_name, film=self.film, coordinates=self.coordinates)
     if self.residual_dim:
       self.residual_encoder = autoencoder.Encoder(self.residual_dim, self.decoder_features, self.convs_per_stage,
                                                   self.norm, True, self.dtype, self.axis_name)
