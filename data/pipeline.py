@@ -26,6 +26,7 @@ every example exactly once.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -66,6 +67,23 @@ def progress(items: Iterable | None = None, *, total: int | None = None, desc: s
   """
   return tqdm.tqdm(items, total=total, desc=desc, unit=unit, unit_scale=True, delay=PROGRESS_DELAY_S,
                    disable=None, file=sys.stderr)
+
+
+def split_examples(source, split: str, fields: Sequence[str], *, desc: str, unit: str) -> Iterator[dict]:
+  """Every example of a whole split as {field: numpy value}, in the source's order, with a progress bar.
+
+  Decoded without TensorFlow where the source can (`read_numpy`: a local TFDS dataset of PNG
+  images, integers and texts), else through tf.data, one example at a time.
+  """
+  count = source.num_examples(split)  # names the splits if `split` is wrong
+  read_numpy = getattr(source, 'read_numpy', None)
+  columns = read_numpy(split, 0, 1, fields, functools.partial(progress, total=count, desc=desc, unit=unit)
+                       ) if read_numpy else None
+  if columns is None:
+    yield from progress(numpy_iterator(source.read(split)), total=count, desc=desc, unit=unit)
+    return
+  for i in range(count):
+    yield {field: column[i] for field, column in columns.items()}
 
 
 def numpy_iterator(ds: tf.data.Dataset) -> Iterator:

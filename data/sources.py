@@ -95,12 +95,12 @@ class TfdsSource:
     start, stop = shard_bounds(self.num_examples(split), shard, num_shards)
     return self.builder.as_dataset(split=f'{split}[{start}:{stop}]', shuffle_files=False)
 
-  def read_numpy(self, split: str, shard: int, num_shards: int, fields) -> dict | None:
+  def read_numpy(self, split: str, shard: int, num_shards: int, fields, progress=None) -> dict | None:
     """The shard's `fields` as numpy arrays, in read()'s order, decoded without TensorFlow; None
-    where data/numpy_reader.py cannot (then read() can)."""
+    where data/numpy_reader.py cannot (then read() can). `progress` wraps the records read."""
     from data import numpy_reader  # pylint: disable=import-outside-toplevel
     start, stop = shard_bounds(self.num_examples(split), shard, num_shards)
-    return numpy_reader.read(self.builder, f'{split}[{start}:{stop}]', fields)
+    return numpy_reader.read(self.builder, f'{split}[{start}:{stop}]', fields, progress)
 
   def fingerprint(self, split: str) -> list | None:
     """What identifies the data of `split` (see data/split_cache.py): its dataset's files."""

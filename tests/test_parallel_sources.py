@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from data import corpus
+from data import corpus, sources
 from data.errors import UserInputError
 from data.text import parallel, tokenizers
 
@@ -149,7 +149,7 @@ def test_tfds_features_must_be_named_and_be_text():
                        target_key='de')
 
 
-def test_tfds_translation_and_dialogue_sets_read_as_pairs(tmp_path):
+def test_tfds_translation_and_dialogue_sets_read_as_pairs(tmp_path, monkeypatch):
   from data.dialogue import builder as dialogue_builder  # noqa: F401  # registers the builders
   from data.dialogue import generate
   from data.translation import builder as translation_builder  # noqa: F401
@@ -170,3 +170,6 @@ def test_tfds_translation_and_dialogue_sets_read_as_pairs(tmp_path):
   config.context_turns = 1
   last_turn_only = parallel.make_parallel_source(config).split('test')
   assert [parallel.split_turns(s)[-1] for s in dialogue.sources] == last_turn_only.sources
+  # The turns (a sequence of texts) decoded without TensorFlow are those tf.data gives.
+  monkeypatch.setattr(sources.TfdsSource, 'read_numpy', lambda *args: None)
+  assert parallel.make_parallel_source(config).split('test') == last_turn_only

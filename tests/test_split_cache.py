@@ -201,9 +201,18 @@ def test_batches_read_without_tensorflow_are_those_tf_data_gives(shapes_data_dir
       np.testing.assert_array_equal(ours[name], value)
 
 
+def test_texts_read_without_tensorflow_are_those_tf_data_gives(shapes_data_dir):
+  source = sources.TfdsSource('shapes', shapes_data_dir)
+  ours = source.read_numpy('test', 1, 2, ('caption', 'label'))
+  theirs = list(pipeline.numpy_iterator(source.read('test', 1, 2)))
+  assert len(ours['caption']) == len(theirs) == 500 and ours['caption'].dtype == object
+  assert list(ours['caption']) == [example['caption'] for example in theirs]
+  np.testing.assert_array_equal(ours['label'], [example['label'] for example in theirs])
+
+
 def test_fields_without_a_numpy_decoder_are_left_to_tf_data(shapes_data_dir):
   config = shapes_cnn.get_config()
   config.data.data_dir = shapes_data_dir
   source = tasks.make_task(config).source
-  assert source.read_numpy('test', 0, 1, ('caption',)) is None  # text: not an image or an integer
+  assert source.read_numpy('test', 0, 1, ('center',)) is None  # floats: not an image, integer or text
   assert subsets.FilteredSource(source, {'label': (0,)}).read_numpy is None  # would skip the filter

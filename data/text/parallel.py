@@ -41,7 +41,7 @@ import tensorflow_datasets as tfds
 
 from data import sources
 from data.errors import UserInputError
-from data.pipeline import numpy_iterator, progress
+from data.pipeline import progress, split_examples
 
 TURN_SEPARATOR = ' ǁ '
 # A JSON conversation has no context of its own: the last three turns hold a question and what it
@@ -106,10 +106,9 @@ class TfdsPairs:
     return join_turns(recent_turns([turn.decode('utf-8', errors='replace') for turn in value], self.context_turns))
 
   def split(self, name: str) -> ParallelTexts:
-    count = self.source.num_examples(name)  # names the splits if `name` is wrong
     pairs = [(self._text(example[self.source_key]), self._text(example[self.target_key]))
-             for example in progress(numpy_iterator(self.source.read(name)), total=count,
-                                     desc=f'reading {name}', unit=' pairs')]
+             for example in split_examples(self.source, name, (self.source_key, self.target_key),
+                                           desc=f'reading {name}', unit=' pairs')]
     places = [f'{self.name} {name} example {i}' for i in range(len(pairs))]
     return checked(pairs, places, f'split {name!r} of {self.name}')
 

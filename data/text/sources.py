@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from data import sources
 from data.errors import UserInputError
-from data.pipeline import numpy_iterator, progress
+from data.pipeline import progress, split_examples
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +57,9 @@ class TfdsTexts:
     self.class_names = list(features[label_key].names)
 
   def split(self, name: str) -> LabelledTexts:
-    count = self.source.num_examples(name)  # names the splits if `name` is wrong
     texts, labels = [], []
-    for example in progress(numpy_iterator(self.source.read(name)), total=count, desc=f'reading {name}',
-                            unit=' texts'):
+    for example in split_examples(self.source, name, (self.text_key, self.label_key), desc=f'reading {name}',
+                                  unit=' texts'):
       texts.append(example[self.text_key].decode('utf-8', errors='replace'))
       labels.append(example[self.label_key])
     places = [f'{self.name} {name} example {i}' for i in range(len(texts))]
