@@ -102,7 +102,7 @@ def test_attending_to_a_source_without_tokens_gives_zeros_and_finite_gradients()
   memory = rng.standard_normal((2, SOURCE_TIME, 4), np.float32)
   mask = np.array([[True] * 2 + [False] * (SOURCE_TIME - 2), [False] * SOURCE_TIME])
 
-  @functools.partial(jax.jit, compiler_options=RUN_ONCE)
+  @jax.jit  # XLA's default options: the run-once ones are for programs without gradients
   def attend_and_differentiate(scores, memory):
     pullback = jax.vjp(lambda scores, memory: attend(scores, memory, mask), scores, memory)[1]
     return attend(scores, memory, mask), pullback((jnp.ones_like(scores), jnp.ones_like(memory[:, 0])))
