@@ -76,11 +76,11 @@ def split_examples(source, split: str, fields: Sequence[str], *, desc: str, unit
   images, integers and texts), else through tf.data, one example at a time.
   """
   count = source.num_examples(split)  # names the splits if `split` is wrong
+  with_bar = functools.partial(progress, total=count, desc=desc, unit=unit)
   read_numpy = getattr(source, 'read_numpy', None)
-  columns = read_numpy(split, 0, 1, fields, functools.partial(progress, total=count, desc=desc, unit=unit)
-                       ) if read_numpy else None
+  columns = read_numpy(split, 0, 1, fields, with_bar) if read_numpy else None
   if columns is None:
-    yield from progress(numpy_iterator(source.read(split)), total=count, desc=desc, unit=unit)
+    yield from with_bar(numpy_iterator(source.read(split)))
     return
   for i in range(count):
     yield {field: column[i] for field, column in columns.items()}
