@@ -122,6 +122,4 @@ def _text_decoder(feature) -> bytes:
 
 
 def _texts_decoder(feature) -> np.ndarray:
-  texts = np.empty(len(feature.bytes_list.value), dtype=object)
-  texts[:] = list(feature.bytes_list.value)
-  return texts
+  return np.array(feature.bytes_list.value, dtype=object)
