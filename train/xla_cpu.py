@@ -52,8 +52,8 @@ def run_once_compile_options(backend: str) -> dict | None:
 
   On CPU, XLA's backend optimisations and its fusion emitters cost more compile time than they
   save a program that runs once (measured on the shapes ConvNet's initialisation). Not for programs
-  that take gradients: with both off, a BatchNorm-ReLU followed by nets/cpu_kernels.py's max-pool
-  got other gradients than with XLA's defaults (bench/README_cnn.md).
+  that take gradients: with both off, XLA:CPU miscompiles the gradient of nets/cpu_kernels.py's
+  max-pool after a scale and shift (bench/README_cnn.md).
   Other backends keep their defaults (measured on CPU only), and so do unmeasured jaxlib releases,
   where an option XLA does not know would fail the compilation.
   """
