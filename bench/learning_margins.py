@@ -15,6 +15,7 @@ emits other vector code) and may run without the project's XLA:CPU flags; the pa
                      is on a 2-core machine (tests/conftest.py): XLA:CPU's kernels then run on one
                      thread, and some sum in another order than on two
 
+Every path compiles as the suite does (tests/conftest.py: train/xla_cpu.py's quick_compile_flags).
 `--xla_cpu_max_isa` limits the code XLA generates; library kernels (Eigen, YNNPACK) choose theirs
 from the CPU at run time, so those stay this CPU's. Metrics where lower is better are recorded
 negated, so a positive margin (value - threshold) always means the test passes.

@@ -39,6 +39,11 @@ if os.environ.get('TESTS_WITHOUT_MEASURED_FLAGS') != '1':
 # takes float32 products (XLA's default there is TF32) and deterministic scatter-adds (atomics
 # otherwise); XLA:CPU computes both so anyway.
 os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
+# Each test runs its programs a few times, or a few hundred steps for a learning test, where XLA's
+# optimisations cost more compile time than they save: every program of the suite, in its workers
+# and in the processes they start (tests/spine_runs.py), compiles quickly. Users' runs keep XLA's
+# defaults. The learning tests' margins were measured so (bench/learning_margins.py).
+os.environ['XLA_FLAGS'] += f' {xla_cpu.quick_compile_flags()}'.rstrip()
 jax.config.update('jax_default_matmul_precision', 'highest')
 
 # Big enough for 95%+ held-out shape accuracy on CPU: configs/shapes_cnn.py measured 98.6% on the
@@ -69,16 +74,6 @@ def pytest_unconfigure(config):
 
 
 @contextlib.contextmanager
-def little_compile_effort():
-  """XLA's backend optimisations off, for a module fixture's few-step run that checks no quality."""
-  jax.config.update('jax_disable_most_optimizations', True)
-  try:
-    yield
-  finally:
-    jax.config.update('jax_disable_most_optimizations', False)
-
-
-@contextlib.contextmanager
 def mock_tfds(**kwargs):
   """tfds.testing.mock_data(**kwargs), with no compilation cache writes meanwhile: mock_data swaps
   the file system they go through, and they would fail (with a warning) in its temporary folder."""
@@ -91,22 +86,6 @@ def mock_tfds(**kwargs):
       yield
   finally:
     jax.config.update('jax_persistent_cache_min_compile_time_secs', min_compile_time)
-
-
-@pytest.fixture(autouse=True)
-def compile_effort(request):
-  """Tests other than learning tests compile their programs with XLA's backend optimisations off.
-
-  They check shapes, equivalences and plumbing on small programs that run a few times, where
-  XLA:CPU's optimisation passes cost most of a test's time; the programs (HLO) are the same.
-  Learning tests and the trained runs they share (module fixtures) compile as users' runs do;
-  subprocesses (tests/spine_runs.py) and few-step fixtures (`little_compile_effort`) do not.
-  """
-  if request.node.get_closest_marker('learning'):
-    yield
-    return
-  with little_compile_effort():
-    yield
 
 
 @pytest.fixture(scope='session', autouse=True)

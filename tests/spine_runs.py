@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+from train import xla_cpu
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -24,11 +26,11 @@ def train_command(workdir: str, *overrides: str, config: str = 'configs/shapes_c
 def environment(devices: int = 1) -> dict[str, str]:
   """A subprocess on `devices` simulated CPU devices, on an accelerator host too.
 
-  Its programs compile with XLA's backend optimisations off, as the in-process tests' do: these
-  runs check the entry points' mechanics over a few steps, where compiling costs most of the time.
+  Its programs compile quickly, as the in-process tests' do (tests/conftest.py): these runs check
+  the entry points' mechanics over a few steps, where compiling costs most of the time.
   """
-  return dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='1',
-              XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+  flags = f'--xla_force_host_platform_device_count={devices} {xla_cpu.quick_compile_flags()}'.rstrip()
+  return dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu', XLA_FLAGS=flags)
 
 
 def run(command: list[str], devices: int = 1, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -189,8 +189,8 @@ def test_shapes_autoencoder_learns_to_reconstruct_held_out_images(shapes_data_di
   final = loop.train_and_evaluate(config, str(tmp_path))
   # Baselines on the shapes test split: the mean training image scores 9.5 dB, each image's own mean
   # colour 16.9 dB (shapes cover ~10% of an image). Beating the flat colour by 1 dB needs the shape
-  # drawn in place. Measured over seeds 0-2 after 800 steps of 24: 18.98-19.02 dB on an AVX-512 CPU with
-  # the project's XLA flags, 18.98-19.02 dB on its AVX2 path without them, 18.96-19.02 dB on one core as
+  # drawn in place. Measured over seeds 0-2 after 800 steps of 24: 19.00-19.02 dB on an AVX-512 CPU with
+  # the project's XLA flags, 18.97-19.02 dB on its AVX2 path without them, 18.98-19.03 dB on one core as
   # each `pytest -n 2` worker runs, both paths (bench/learning_margins.py). 600 steps of 32, the same
   # images, gave 18.79-18.91 dB; 500 steps of 32 gave 18.40-18.72 dB and 1000 of 16 gave 18.10 dB (seed
   # 0), too near the threshold.

@@ -18,7 +18,7 @@ import pytest
 from configs import shapes_cnn, translation_rnn
 from data.text import tokenizers
 from data.text.parallel import join_turns, split_turns
-from tests import conftest, spine_runs
+from tests import spine_runs
 from train import chat, loop, translate
 
 WORDS = 'the a dog cat bird sees likes follows small big red old'.split()
@@ -48,8 +48,7 @@ def run_dir(tmp_path_factory):
       'data.shuffle_buffer': 64, 'model.cell': 'gru', 'model.bidirectional': False, 'model.features': 16,
       'model.embed_dim': 8, 'eval.decode_examples': 1, 'batch_size': 8, 'eval_batch_size': 4,
       'num_steps': 2, 'log_every': 2, 'checkpoint_every': 2, 'optimizer.warmup_steps': 1})
-  with conftest.little_compile_effort():
-    loop.train_and_evaluate(config, str(folder / 'run'))
+  loop.train_and_evaluate(config, str(folder / 'run'))
   return str(folder / 'run')
 
 

@@ -46,9 +46,9 @@ def test_translation_learns_the_generated_language_pair(tiny_datasets_dir, tmp_p
   """500 steps of 32 pairs (4,000 generated pairs, 4 epochs): a GRU encoder-decoder with Bahdanau
   attention, BLEU of beam-decoded (width 2) translations of the 200 held-out test sentences.
 
-  Measured over seeds 0-2 (bench/learning_margins.py): BLEU 85.9, 86.2, 90.5, the same on the AVX-512
-  path with the project's XLA flags and on the AVX2 path without them; on one core, as each `pytest -n 2`
-  worker runs, 86.2-90.3 on both paths; threshold 75, 10.9 below the worst. Word order, agreement
+  Measured over seeds 0-2 (bench/learning_margins.py): BLEU 86.2-90.3 on the AVX-512 path with the
+  project's XLA flags, 87.4-90.8 on the AVX2 path without them; on one core, as each `pytest -n 2`
+  worker runs, 87.1-92.0 on both paths; threshold 75, 11.2 below the worst. Word order, agreement
   and irregular forms must all be right for BLEU this high: the same model without attention
   reaches 11.1 after 3,000 steps of the full set (README), and copying the source word by word
   gets the order wrong in most sentences (data/translation/generate.py).
@@ -133,7 +133,7 @@ def test_chatbot_answers_held_out_questions_about_scenes(supervised_chatbot, rec
   """Measured held-out reward (right replies, beam 2, 200 test examples of unseen scenes) after 300
   steps: 0.450, 0.520, 0.475 for seeds 0-2, the same on this VM's native (AVX-512) XLA:CPU path with the
   project's flags and on the AVX2 path without them (bench/learning_margins.py), and on one core as each
-  `pytest -n 2` worker runs (0.505 for seed 1 on AVX2 code there); threshold 0.35. The best
+  `pytest -n 2` worker runs (0.515 for seed 1 on the native path on two cores); threshold 0.35. The best
   constant reply among the 200 commonest training replies ('ok .') scores 0.18: the bot reads the messages."""
   _, final = supervised_chatbot
   record_learning('reward_shapes_dialogue', final['reward_shapes_dialogue'], 0.35)
@@ -166,16 +166,17 @@ def test_rl_evaluation_starts_at_zero_kl_and_ignores_a_padded_last_batch(tiny_da
 def test_rl_raises_the_held_out_reward_and_keeps_the_reference(tiny_datasets_dir, supervised_chatbot, tmp_path,
                                                               learning_seed, record_learning):
   """30 steps of self-critical policy gradient on the `informative` reward (train/tasks/rewards.py).
-  Measured on held-out contexts, greedy replies: the reward rose by 0.336, 0.304, 0.288 for seeds
-  0-2 (each after its own supervised chatbot), the same on the native (AVX-512) and AVX2 paths; on one
-  core, as each `pytest -n 2` worker runs, 0.261-0.308 (native) and 0.288-0.323 (AVX2); threshold +0.2."""
+  Measured on held-out contexts, greedy replies: the reward rose by 0.227-0.326 over seeds 0-2 (each
+  after its own supervised chatbot) on the native (AVX-512) path with the project's flags and the AVX2
+  path without them, on two cores and on one as each `pytest -n 2` worker runs; the code path alone
+  moved seed 0's rise between 0.227 and 0.298, so the threshold, +0.15, keeps 0.077 below the worst."""
   config = rl_config(tiny_datasets_dir, supervised_chatbot[0])
   config.rl.rewards = ('informative',)
   config.update(num_steps=30, log_every=10, seed=learning_seed)
   config.optimizer.learning_rate = 1e-3
   final = loop.train_and_evaluate(config, str(tmp_path))
-  record_learning('reward_gain', final['reward'] - final['reward_before'], 0.2)
-  assert final['reward'] >= final['reward_before'] + 0.2
+  record_learning('reward_gain', final['reward'] - final['reward_before'], 0.15)
+  assert final['reward'] >= final['reward_before'] + 0.15
   assert final['kl'] > -1e-6  # a KL; zero up to rounding where the policy has not moved
   _, _, _, variables = loop.restore(str(tmp_path))
   _, _, _, supervised = loop.restore(supervised_chatbot[0])

@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 from configs import shapes_clip, shapes_text_to_image, shapes_unet, translation_rnn
-from tests import conftest, test_seq2seq_cli
+from tests import test_seq2seq_cli
 from train import loop, serve
 from train.serve import panels
 
@@ -66,9 +66,8 @@ def runs(tmp_path_factory) -> dict[str, str]:
                           max_source_length=32, max_target_length=8, shuffle_buffer=64)
   translation.model.update(cell='gru', bidirectional=False, features=16, embed_dim=8, attention='luong_dot')
   translation.eval.decode_examples = 4
-  with conftest.little_compile_effort():
-    for config in (unet, clip, text_to_image, translation):  # CLIP before the run that reads it
-      loop.train_and_evaluate(config, str(folder / config.task))
+  for config in (unet, clip, text_to_image, translation):  # CLIP before the run that reads it
+    loop.train_and_evaluate(config, str(folder / config.task))
   # The chatbot: the translation run relabelled (a chatbot is the same encoder-decoder), a training saved.
   shutil.copytree(folder / 'translation', folder / 'dialogue')
   config = loop.load_config(str(folder / 'dialogue'))
@@ -81,8 +80,7 @@ def runs(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope='module')
 def page_server(runs):
   """The page of every run, served in a thread on a free port of 127.0.0.1."""
-  with conftest.little_compile_effort():
-    server = serve.make_server(list(runs.values()), port=0)
+  server = serve.make_server(list(runs.values()), port=0)
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
   yield server

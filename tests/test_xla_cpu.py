@@ -51,6 +51,7 @@ def test_leaves_unmeasured_jaxlib_releases_alone(monkeypatch):
   monkeypatch.delenv('XLA_FLAGS', raising=False)
   xla_cpu.use_measured_flags()
   assert 'XLA_FLAGS' not in xla_cpu.os.environ
+  assert xla_cpu.quick_compile_flags() == ''
 
 
 def _random_draw(jax, jnp):

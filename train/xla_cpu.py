@@ -18,6 +18,7 @@ from importlib import metadata
 
 FAST_CONVOLUTIONS = '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'
 WIDE_VECTORS = '--xla_cpu_prefer_vector_width=512'
+QUICK_COMPILE = '--xla_backend_optimization_level=1 --xla_cpu_use_fusion_emitters=false'
 # XLA aborts on a flag or compile option it does not know, so these are only set for the jaxlib
 # releases they were measured with (requirements.txt pins one of them).
 MEASURED_JAXLIB = ('0.10.',)
@@ -37,6 +38,18 @@ def use_measured_flags() -> None:
   added = [flag for flag in measured if flag.split('=')[0] not in flags]
   if added:
     os.environ['XLA_FLAGS'] = ' '.join([flags] + added).strip()
+
+
+def quick_compile_flags() -> str:
+  """XLA_FLAGS for processes whose runs are a few steps each (the tests), or '' on unmeasured jaxlib.
+
+  XLA:CPU then compiles with LLVM's backend optimisation level 1 and its older loop emitters
+  instead of its fusion emitters: the same programs, compiled in a fraction of the time and run a
+  few percent slower, which pays where compiling costs more than running. Not level 0: with the
+  older emitters it miscompiles the gradient of nets/cpu_kernels.max_pool_2x2 after a scale and
+  shift (bench/README_cnn.md).
+  """
+  return QUICK_COMPILE if _measured_jaxlib() else ''
 
 
 def _has_avx512(cpuinfo_path: str = '/proc/cpuinfo') -> bool:
