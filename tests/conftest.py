@@ -42,7 +42,7 @@ os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_determin
 # Each test runs its programs a few times, or a few hundred steps for a learning test, where XLA's
 # optimisations cost more compile time than they save: every program of the suite, in its workers
 # and in the processes they start (tests/spine_runs.py), compiles quickly. Users' runs keep XLA's
-# defaults. The learning tests' margins were measured so (bench/learning_margins.py).
+# default effort. The learning tests' margins were measured so (bench/learning_margins.py).
 os.environ['XLA_FLAGS'] += f' {xla_cpu.quick_compile_flags()}'.rstrip()
 jax.config.update('jax_default_matmul_precision', 'highest')
 

@@ -9,6 +9,8 @@ ConvNet's step. What each setting gains, and how to measure it again: bench/READ
 Each execution of a compiled step also allocates its temporary buffers as one block and frees it
 at the end; restart_with_malloc_tunables() keeps glibc from handing that block back to the kernel
 every step.
+
+The tests compile in a quicker mode of their own (quick_compile_flags): their runs are a few steps.
 """
 
 import ctypes
