@@ -45,8 +45,9 @@ def initial_state(task, model, batch) -> steps.TrainState:
   return steps.make_init(task, model, optax.sgd(0.1), None)(jax.random.key(0), batch)
 
 
-def assert_padding_changes_no_metric(task, model, state, batch, real: int, label: str = ''):
-  """The eval step's sums over `batch` are finite and equal its sums over the first `real` rows alone."""
+def assert_padding_changes_no_metric(task, model, state, batch, real: int, label: str = '') -> dict:
+  """The eval step's sums over `batch` are finite and equal its sums over the first `real` rows alone;
+  returns those sums."""
   # Compiled as the initialisation is: each program runs once here, so its compile time is what counts.
   eval_step = jax.jit(steps.make_eval_step(task, model),
                       compiler_options=xla_cpu.run_once_compile_options(jax.default_backend()))
@@ -54,6 +55,7 @@ def assert_padding_changes_no_metric(task, model, state, batch, real: int, label
   chex.assert_tree_all_finite(padded, custom_message=label)
   chex.assert_trees_all_close(padded, eval_step(state, {k: v[:real] for k, v in batch.items()}), rtol=1e-5,
                               custom_message=label)
+  return padded
 
 
 def assert_padding_changes_no_metric_of(config):
