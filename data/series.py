@@ -18,7 +18,6 @@ import math
 import os
 
 import numpy as np
-import scipy.signal
 import tensorflow as tf
 
 from data import sources
@@ -54,6 +53,7 @@ def seasonal_temperature(num_days: int = 3 * 365, steps_per_day: int = 24, seed:
   trend = 0.3 * days / DAYS_PER_YEAR
   persistence = 0.97 ** (24 / steps_per_day)  # the same weather memory whatever the sampling
   shocks = rng.normal(0.0, 2.0 * math.sqrt(1 - persistence ** 2), n)  # a stationary std of 2 °C
+  import scipy.signal  # pylint: disable=import-outside-toplevel  (slow to import; only this generator needs it)
   weather = scipy.signal.lfilter([1.0], [1.0, -persistence], shocks)
   return Series(times, (10.0 + yearly + daily + trend + weather).astype(np.float32))
 
