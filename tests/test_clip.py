@@ -18,10 +18,8 @@ from data import captions
 from data.errors import UserInputError
 from nets import clip, cnn, rnn
 from tests import spine_runs
-from train import loop, xla_cpu
-
-# Most programs here run once, so their compile time is what counts.
-RUN_ONCE = xla_cpu.run_once_compile_options(jax.default_backend())
+from tests.compiling import RUN_ONCE
+from train import loop
 
 VOCAB = 20
 

@@ -6,10 +6,8 @@ import jax.numpy as jnp
 import pytest
 
 from nets import cnn
-from train import xla_cpu
+from tests.compiling import RUN_ONCE
 
-# Most programs here run once, so their compile time is what counts.
-RUN_ONCE = xla_cpu.run_once_compile_options(jax.default_backend())
 
 IMAGES = jnp.linspace(0.0, 1.0, 2 * 32 * 32 * 3).reshape((2, 32, 32, 3))
 

@@ -17,11 +17,10 @@ import pytest
 from nets import decoding
 from nets.seq2seq import Seq2Seq
 from tests.test_seq2seq import random_variables
-from train import xla_cpu
+from tests.compiling import RUN_ONCE
 
 PAD, BOS, EOS, A, B = range(5)
 VOCAB = 5
-RUN_ONCE = xla_cpu.run_once_compile_options(jax.default_backend())
 
 
 def trigram_table(seed=0):

@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 
 from nets import rnn
-from train import xla_cpu
+from tests.compiling import RUN_ONCE
 
-# Most programs here run once, so their compile time is what counts.
-RUN_ONCE = xla_cpu.run_once_compile_options(jax.default_backend())
 
 BATCH, TIME, IN_FEATURES, FEATURES = 3, 7, 5, 4
 

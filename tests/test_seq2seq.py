@@ -10,10 +10,8 @@ import optax
 import pytest
 
 from nets.seq2seq import ATTENTIONS, Seq2Seq, attend
-from train import xla_cpu
+from tests.compiling import RUN_ONCE
 
-# Most programs here run once, so their compile time is what counts.
-RUN_ONCE = xla_cpu.run_once_compile_options(jax.default_backend())
 SOURCE_VOCAB, TARGET_VOCAB, SOURCE_TIME, TARGET_TIME = 11, 13, 6, 5
 LENGTHS = np.array([SOURCE_TIME, 3, 0])  # a full row, a padded one, and a row without any real token
 # (attention, num_layers) of the models most tests run: every attention, and the last one stacks two layers.

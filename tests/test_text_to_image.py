@@ -17,12 +17,10 @@ from data import captions
 from data.errors import UserInputError
 from nets import text_to_image
 from tests import test_eval_padding
-from train import generate, loop, visualize, xla_cpu
+from tests.compiling import RUN_ONCE
+from train import generate, loop, visualize
 from train.tasks import make_task
 from train.tasks.text_to_image import TextToImageTask, faithfulness_metrics
-
-# Most programs here run once, so their compile time is what counts.
-RUN_ONCE = xla_cpu.run_once_compile_options(jax.default_backend())
 
 
 @pytest.mark.parametrize('residual_dim', [0, 2])
@@ -189,7 +187,6 @@ def test_the_chain_of_runs_draws_a_png_grid(small_shapes_dir, tmp_path):
   generate.main(['--workdir', str(tmp_path / 't2i'), '--num', '3', '--out', str(out),
                  'a small red circle on the left', 'a large green triangle in the top right'])
   assert Image.open(out).size == visualize.grid_pixels(rows=2, columns=3)
-
 
 
 def _assert_the_perceptual_loss_trains_the_decoder_alone(workdir):
