@@ -10,6 +10,7 @@ import tempfile
 import jax
 import pytest
 
+from tests import compiling
 from train import xla_cpu
 
 
@@ -41,8 +42,9 @@ if os.environ.get('TESTS_WITHOUT_MEASURED_FLAGS') != '1':
 os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
 # Each test runs its programs a few times, or a few hundred steps for a learning test, where XLA's
 # optimisations cost more compile time than they save: every program of the suite, in its workers
-# and in the processes they start (tests/spine_runs.py), compiles quickly. Users' runs keep XLA's
-# default effort. The learning tests' margins were measured so (bench/learning_margins.py).
+# and in the processes they start (tests/spine_runs.py), compiles quickly, and most with fewer
+# optimisations still (tests/compiling.py). Users' runs keep XLA's default effort. The learning
+# tests' margins were measured in this quick mode (bench/learning_margins.py).
 os.environ['XLA_FLAGS'] += f' {xla_cpu.quick_compile_flags()}'.rstrip()
 jax.config.update('jax_default_matmul_precision', 'highest')
 
@@ -118,6 +120,13 @@ def shapes_data_dir(tmp_path_factory):
       tfds.builder('shapes', data_dir=str(data_dir), **SHAPES_FIXTURE_EXAMPLES).download_and_prepare()
       (data_dir / 'prepared').touch()
   return str(data_dir)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+  """A test's programs, and those of the fixtures set up for it, compile in its mode (tests/compiling.py)."""
+  optimised = item.get_closest_marker('learning') or item.get_closest_marker('xla_optimised')
+  compiling.set_mode(compiling.OPTIMISED if optimised else compiling.RUN_ONCE)
 
 
 def pytest_addoption(parser):

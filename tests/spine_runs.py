@@ -26,11 +26,13 @@ def train_command(workdir: str, *overrides: str, config: str = 'configs/shapes_c
 def environment(devices: int = 1) -> dict[str, str]:
   """A subprocess on `devices` simulated CPU devices, on an accelerator host too.
 
-  Its programs compile quickly, as the in-process tests' do (tests/conftest.py): these runs check
-  the entry points' mechanics over a few steps, where compiling costs most of the time.
+  Its programs compile unoptimised, as most in-process tests' do (tests/compiling.py): these runs
+  check the entry points' mechanics over a few steps, where compiling costs most of the time.
   """
-  flags = f'--xla_force_host_platform_device_count={devices} {xla_cpu.quick_compile_flags()}'.rstrip()
-  return dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu', XLA_FLAGS=flags)
+  quick = xla_cpu.quick_compile_flags()
+  flags = f'--xla_force_host_platform_device_count={devices} {quick}'.rstrip()
+  unoptimised = {'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'} if quick else {}
+  return dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu', XLA_FLAGS=flags, **unoptimised)
 
 
 def run(command: list[str], devices: int = 1, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -18,7 +18,6 @@ from data import captions
 from data.errors import UserInputError
 from nets import clip, cnn, rnn
 from tests import spine_runs
-from tests.compiling import RUN_ONCE
 from train import loop
 
 VOCAB = 20
@@ -39,8 +38,8 @@ def tiny_inputs(batch: int = 6):
 
 def test_embeddings_have_unit_norm_and_the_shared_size():
   model = tiny_clip()
-  variables = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(1), *tiny_inputs())
-  image_emb, text_emb = jax.jit(model.apply, compiler_options=RUN_ONCE)(variables, *tiny_inputs())
+  variables = jax.jit(model.init)(jax.random.key(1), *tiny_inputs())
+  image_emb, text_emb = jax.jit(model.apply)(variables, *tiny_inputs())
   chex.assert_shape((image_emb, text_emb), (6, 8))
   chex.assert_tree_all_finite((image_emb, text_emb))
   np.testing.assert_allclose(jnp.linalg.norm(image_emb, axis=-1), 1.0, rtol=1e-5)

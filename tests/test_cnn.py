@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import pytest
 
 from nets import cnn
-from tests.compiling import RUN_ONCE
 
 
 IMAGES = jnp.linspace(0.0, 1.0, 2 * 32 * 32 * 3).reshape((2, 32, 32, 3))
@@ -19,8 +18,8 @@ IMAGES = jnp.linspace(0.0, 1.0, 2 * 32 * 32 * 3).reshape((2, 32, 32, 3))
     cnn.ResNet(num_classes=5, blocks_per_stage=(1, 1), stage_features=(8, 16)),
 ])
 def test_logits_shape_dtype_and_finite(model):
-  variables = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(0), IMAGES)
-  logits = jax.jit(model.apply, compiler_options=RUN_ONCE)(variables, IMAGES)
+  variables = jax.jit(model.init)(jax.random.key(0), IMAGES)
+  logits = jax.jit(model.apply)(variables, IMAGES)
   chex.assert_shape(logits, (2, 5))
   chex.assert_type(logits, jnp.float32)
   chex.assert_tree_all_finite(logits)
@@ -28,9 +27,9 @@ def test_logits_shape_dtype_and_finite(model):
 
 def test_convnet_filters_span_input_depth_and_stages_shrink():
   model = cnn.ConvNet(num_classes=3, stage_features=(8, 16, 32), convs_per_stage=1)
-  variables = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(0), IMAGES)
+  variables = jax.jit(model.init)(jax.random.key(0), IMAGES)
   chex.assert_shape(variables['params']['Conv_0']['kernel'], (3, 3, 3, 8))  # 3x3 over RGB depth
-  _, state = jax.jit(lambda v: model.apply(v, IMAGES, mutable=['intermediates']), compiler_options=RUN_ONCE)(variables)
+  _, state = jax.jit(lambda v: model.apply(v, IMAGES, mutable=['intermediates']))(variables)
   stages = state['intermediates']
   chex.assert_shape([stages[f'stage{i}'][0] for i in range(3)],
                     [(2, 16, 16, 8), (2, 8, 8, 16), (2, 4, 4, 32)])
@@ -39,11 +38,11 @@ def test_convnet_filters_span_input_depth_and_stages_shrink():
 @pytest.mark.parametrize('cpu_kernels', [False, True])
 def test_bfloat16_compute_keeps_float32_params(cpu_kernels):
   model = cnn.ConvNet(num_classes=4, stage_features=(8,), dtype=jnp.bfloat16, cpu_kernels=cpu_kernels)
-  variables = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(0), IMAGES)
+  variables = jax.jit(model.init)(jax.random.key(0), IMAGES)
   chex.assert_trees_all_equal_dtypes(variables['params'], jax.tree.map(jnp.float32, variables['params']))
-  _, state = jax.jit(lambda v: model.apply(v, IMAGES, mutable=['intermediates']), compiler_options=RUN_ONCE)(variables)
+  _, state = jax.jit(lambda v: model.apply(v, IMAGES, mutable=['intermediates']))(variables)
   assert state['intermediates']['stage0'][0].dtype == jnp.bfloat16
-  assert jax.jit(model.apply, compiler_options=RUN_ONCE)(variables, IMAGES).dtype == jnp.float32
+  assert jax.jit(model.apply)(variables, IMAGES).dtype == jnp.float32
 
   def loss(params):  # training, in bfloat16 activations (with cpu_kernels on CPU: the fused BatchNorm step)
     logits, _ = model.apply(dict(variables, params=params), IMAGES, train=True, mutable=['batch_stats'])
@@ -56,9 +55,8 @@ def test_bfloat16_compute_keeps_float32_params(cpu_kernels):
 
 def test_batchnorm_updates_statistics_only_in_training():
   model = cnn.ResNet(num_classes=3, blocks_per_stage=(1,), stage_features=(8,))
-  variables = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(0), IMAGES)
-  apply = jax.jit(lambda v, train: model.apply(v, IMAGES, train=train, mutable=['batch_stats']), static_argnums=1,
-                  compiler_options=RUN_ONCE)
+  variables = jax.jit(model.init)(jax.random.key(0), IMAGES)
+  apply = jax.jit(lambda v, train: model.apply(v, IMAGES, train=train, mutable=['batch_stats']), static_argnums=1)
   _, updated = apply(variables, True)
   with pytest.raises(AssertionError):
     chex.assert_trees_all_close(updated['batch_stats'], variables['batch_stats'])
@@ -71,7 +69,7 @@ class CompiledMatchesEagerTest(chex.TestCase):
   @chex.variants(with_jit=True, without_jit=True)
   def test_convnet(self):
     model = cnn.ConvNet(num_classes=4, stage_features=(8, 16))
-    variables = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(1), IMAGES)
+    variables = jax.jit(model.init)(jax.random.key(1), IMAGES)
     logits = self.variant(lambda v, x: model.apply(v, x))(variables, IMAGES)
     chex.assert_trees_all_close(logits, model.apply(variables, IMAGES), atol=1e-5)
 
@@ -83,6 +81,7 @@ SWITCHED_MODELS = [
 ]
 
 
+@pytest.mark.xla_optimised  # tests/compiling.py says why
 @pytest.mark.parametrize('standard', SWITCHED_MODELS)
 def test_cpu_kernels_switch_keeps_variables_outputs_and_gradients(standard):
   """cpu_kernels=True is the same network: the same variables (a checkpoint loads either way), and
@@ -90,8 +89,8 @@ def test_cpu_kernels_switch_keeps_variables_outputs_and_gradients(standard):
   fast = standard.clone(cpu_kernels=True)
   images = jax.random.normal(jax.random.key(0), (4, 12, 12, 3))
   key = jax.random.key(1, impl='rbg')  # initialises in a fraction of a threefry key's time, as the trainer's does
-  variables = jax.jit(standard.init, compiler_options=RUN_ONCE)(key, images)
-  chex.assert_trees_all_equal(jax.jit(fast.init, compiler_options=RUN_ONCE)(key, images), variables)
+  variables = jax.jit(standard.init)(key, images)
+  chex.assert_trees_all_equal(jax.jit(fast.init)(key, images), variables)
 
   def gradients_and_outputs(model, train):
     def loss(params):
@@ -107,7 +106,7 @@ def test_cpu_kernels_switch_keeps_variables_outputs_and_gradients(standard):
 def test_cpu_kernels_only_on_cpu():
   """The switch puts nets/cpu_kernels.py's kernels into the program on CPU alone; off, never."""
   model = cnn.ConvNet(num_classes=4, stage_features=(8,))
-  variables = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(0), IMAGES)
+  variables = jax.jit(model.init)(jax.random.key(0), IMAGES)
   program = lambda m: str(jax.make_jaxpr(lambda v: m.apply(v, IMAGES, train=True, mutable=['batch_stats']))(variables))
   on_cpu = jax.default_backend() == 'cpu'
   assert ('batch_norm_relu_max_pool' in program(model.clone(cpu_kernels=True))) == on_cpu

@@ -17,7 +17,6 @@ import pytest
 from nets import decoding
 from nets.seq2seq import Seq2Seq
 from tests.test_seq2seq import random_variables
-from tests.compiling import RUN_ONCE
 
 PAD, BOS, EOS, A, B = range(5)
 VOCAB = 5
@@ -52,7 +51,7 @@ def table_state(befores):
 
 
 def jitted(decode, step_fn, **options):
-  return jax.jit(functools.partial(decode, step_fn, bos_id=BOS, eos_id=EOS, **options), compiler_options=RUN_ONCE)
+  return jax.jit(functools.partial(decode, step_fn, bos_id=BOS, eos_id=EOS, **options))
 
 
 def penalty(length, alpha):
@@ -197,7 +196,7 @@ def test_seq2seq_decode_step_drives_the_three_decoders_under_jit():
   max_length = 7
   variables = random_variables(model, source, mask, source)
 
-  @functools.partial(jax.jit, compiler_options=RUN_ONCE)
+  @jax.jit
   def decode(variables, source, mask, rng):
     state = model.apply(variables, source, mask, method=Seq2Seq.encode)
     step_fn = functools.partial(model.apply, variables, method=Seq2Seq.decode_step)

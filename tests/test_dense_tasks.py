@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from configs import pets_unet, shapes_centernet, shapes_unet, voc_centernet
-from tests import conftest, spine_runs
+from tests import compiling, conftest, spine_runs
 from train import loop, visualize
 
 SCENES_FIXTURE_EXAMPLES = {'num_train': 2000, 'num_test': 300}
@@ -38,11 +38,13 @@ def small_scenes_dir(tmp_path_factory):
 
 
 def _train(config, scenes_dir, workdir, seed):
+  """For the learning tests: compiled as they are, whichever test sets the fixture up."""
   config.seed = seed
   config.data.data_dir = scenes_dir
   config.eval_every = 10_000
   config.checkpoint_every = 10_000
-  return str(workdir), loop.train_and_evaluate(config, str(workdir))
+  with compiling.compiled(compiling.OPTIMISED):
+    return str(workdir), loop.train_and_evaluate(config, str(workdir))
 
 
 @pytest.fixture(scope='module')

@@ -18,7 +18,6 @@ import tensorflow_datasets as tfds
 from configs import autoencoder, reviews_bow, shapes_centernet, shapes_clip, shapes_cnn, shapes_swap, shapes_unet
 from configs import skipgram_planted, temperature_rnn, text_files_rnn
 from nets import rnn
-from tests.compiling import RUN_ONCE
 from train import loop, steps
 from train.tasks import base, make_task
 
@@ -49,7 +48,7 @@ def initial_state(task, model, batch) -> steps.TrainState:
 def assert_padding_changes_no_metric(task, model, state, batch, real: int, label: str = '') -> dict:
   """The eval step's sums over `batch` are finite and equal its sums over the first `real` rows alone;
   returns those sums."""
-  eval_step = jax.jit(steps.make_eval_step(task, model), compiler_options=RUN_ONCE)
+  eval_step = jax.jit(steps.make_eval_step(task, model))
   padded = eval_step(state, batch)
   chex.assert_tree_all_finite(padded, custom_message=label)
   chex.assert_trees_all_close(padded, eval_step(state, {k: v[:real] for k, v in batch.items()}), rtol=1e-5,

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from nets import rnn
-from tests.compiling import RUN_ONCE
 
 
 BATCH, TIME, IN_FEATURES, FEATURES = 3, 7, 5, 4
@@ -47,8 +46,8 @@ def test_padding_does_not_change_the_real_part(cell):
   # Garbage in the padding must not leak into the real steps.
   inputs = jnp.where(mask[..., None], inputs, 1e3)
   encoder = rnn.RNNEncoder(cell, FEATURES, num_layers=2, bidirectional=True)
-  variables = jax.jit(encoder.init, compiler_options=RUN_ONCE)(jax.random.key(2), inputs, mask)
-  apply = jax.jit(encoder.apply, compiler_options=RUN_ONCE)  # one compile per shape instead of one per scan
+  variables = jax.jit(encoder.init)(jax.random.key(2), inputs, mask)
+  apply = jax.jit(encoder.apply)  # one compile per shape instead of one per scan
   outputs, finals = apply(variables, inputs, mask)
   chex.assert_shape(outputs, (BATCH, TIME, 2 * FEATURES))
   chex.assert_tree_all_finite(outputs)
@@ -69,9 +68,9 @@ def test_time_major_is_the_same_recurrence_transposed(cell):
   mask = jnp.arange(TIME)[None, :] < lengths[:, None]
   batch_major = rnn.RNNEncoder(cell, FEATURES, num_layers=2, bidirectional=True)
   time_major = batch_major.clone(time_major=True)
-  variables = jax.jit(batch_major.init, compiler_options=RUN_ONCE)(jax.random.key(2), inputs, mask)
-  outputs, finals = jax.jit(batch_major.apply, compiler_options=RUN_ONCE)(variables, inputs, mask)
-  time_major_apply = jax.jit(time_major.apply, compiler_options=RUN_ONCE)
+  variables = jax.jit(batch_major.init)(jax.random.key(2), inputs, mask)
+  outputs, finals = jax.jit(batch_major.apply)(variables, inputs, mask)
+  time_major_apply = jax.jit(time_major.apply)
   outputs_t, finals_t = time_major_apply(variables, inputs.swapaxes(0, 1), mask.T)  # the same parameters
   chex.assert_shape(outputs_t, (TIME, BATCH, 2 * FEATURES))
   chex.assert_trees_all_close(outputs_t.swapaxes(0, 1), outputs, atol=1e-6)
@@ -97,8 +96,8 @@ def test_text_classifier_ignores_padding(pooling):
   mask = jnp.arange(TIME)[None, :] < lengths[:, None]
   model = rnn.TextClassifier(vocab_size=50, num_classes=3, embed_dim=8, cell='lstm', features=FEATURES,
                              bidirectional=True, pooling=pooling)
-  variables = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(4), ids, mask)
-  apply = jax.jit(model.apply, compiler_options=RUN_ONCE)  # compiled once for both calls
+  variables = jax.jit(model.init)(jax.random.key(4), ids, mask)
+  apply = jax.jit(model.apply)  # compiled once for both calls
   logits = apply(variables, ids, mask)
   chex.assert_shape(logits, (len(lengths), 3))
   repadded = apply(variables, jnp.where(mask, ids, 7), mask)
@@ -123,11 +122,11 @@ def test_bag_of_words_is_order_blind_and_forecaster_shape():
   ids = jax.random.randint(jax.random.key(5), (BATCH, TIME), 2, 50)
   mask = jnp.ones((BATCH, TIME), bool)
   bow = rnn.BagOfWordsClassifier(vocab_size=50, num_classes=2, embed_dim=8)
-  variables = jax.jit(bow.init, compiler_options=RUN_ONCE)(jax.random.key(6), ids, mask)
-  apply = jax.jit(bow.apply, compiler_options=RUN_ONCE)
+  variables = jax.jit(bow.init)(jax.random.key(6), ids, mask)
+  apply = jax.jit(bow.apply)
   chex.assert_trees_all_close(apply(variables, ids, mask), apply(variables, ids[:, ::-1], mask), atol=1e-5)
 
   forecaster = rnn.Forecaster(horizon=6, cell='elman', features=FEATURES)
   window = random_inputs()
-  variables = jax.jit(forecaster.init, compiler_options=RUN_ONCE)(jax.random.key(7), window)
-  chex.assert_shape(jax.jit(forecaster.apply, compiler_options=RUN_ONCE)(variables, window), (BATCH, 6))
+  variables = jax.jit(forecaster.init)(jax.random.key(7), window)
+  chex.assert_shape(jax.jit(forecaster.apply)(variables, window), (BATCH, 6))

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from nets.seq2seq import ATTENTIONS, Seq2Seq, attend
-from tests.compiling import RUN_ONCE
+from tests import compiling
 
 SOURCE_VOCAB, TARGET_VOCAB, SOURCE_TIME, TARGET_TIME = 11, 13, 6, 5
 LENGTHS = np.array([SOURCE_TIME, 3, 0])  # a full row, a padded one, and a row without any real token
@@ -47,7 +47,7 @@ def random_variables(model, *inputs, seed=1):
 def prepared(attention, num_layers):
   """(variables, apply) with `apply` jitted once for every method, shared by the tests below."""
   model = tiny(attention, num_layers=num_layers)
-  apply = jax.jit(model.apply, static_argnames=('method', 'train'), compiler_options=RUN_ONCE)
+  apply = jax.jit(model.apply, static_argnames=('method', 'train'))
   return random_variables(model, *batch()), apply
 
 
@@ -184,7 +184,8 @@ def test_learns_to_reverse_sequences_with_attention(learning_seed, record_learni
   # A one-way encoder is enough with attention (and compiles faster): the decoder looks up each word.
   model = Seq2Seq(VOCAB, VOCAB, embed_dim=16, cell='gru', features=32, bidirectional=False,
                   attention='luong_general', share_embeddings=True)
-  params = jax.jit(model.init, compiler_options=RUN_ONCE)(jax.random.key(learning_seed), *train[:3])['params']
+  with compiling.compiled(compiling.RUN_ONCE):  # no gradient, run once
+    params = jax.jit(model.init)(jax.random.key(learning_seed), *train[:3])['params']
   optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2))
 
   def loss_fn(params, source, source_mask, target_in, target, target_mask):
@@ -204,7 +205,8 @@ def test_learns_to_reverse_sequences_with_attention(learning_seed, record_learni
     params, opt_state = train_step(params, opt_state, tuple(part[rows] for part in train))
 
   source, source_mask, target_in, target, target_mask = test
-  logits = jax.jit(model.apply, compiler_options=RUN_ONCE)({'params': params}, source, source_mask, target_in)
+  with compiling.compiled(compiling.RUN_ONCE):
+    logits = jax.jit(model.apply)({'params': params}, source, source_mask, target_in)
   predicted = logits.argmax(-1)
   accuracy = float(((predicted == target) * target_mask).sum() / target_mask.sum())
   record_learning('reversal_token_accuracy', accuracy, REVERSAL_THRESHOLD)

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from configs import dialogue_rl, dialogue_rnn, translation_rnn
 from data.errors import UserInputError
 from data.text import parallel
-from tests import test_eval_padding
+from tests import compiling, test_eval_padding
 from train import loop
 from train.tasks import make_task, rewards, seq2seq
 
@@ -125,7 +125,8 @@ def supervised_chatbot(tiny_datasets_dir, tmp_path_factory, request):
   config.optimizer.update(learning_rate=3e-3, warmup_steps=20)
   config.eval.rewards = ('shapes_dialogue',)
   workdir = str(tmp_path_factory.mktemp('chat'))
-  return workdir, loop.train_and_evaluate(config, workdir)
+  with compiling.compiled(compiling.OPTIMISED):  # for the learning tests, whichever test sets it up
+    return workdir, loop.train_and_evaluate(config, workdir)
 
 
 @pytest.mark.learning

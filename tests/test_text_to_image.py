@@ -17,7 +17,6 @@ from data import captions
 from data.errors import UserInputError
 from nets import text_to_image
 from tests import test_eval_padding
-from tests.compiling import RUN_ONCE
 from train import generate, loop, visualize
 from train.tasks import make_task
 from train.tasks.text_to_image import TextToImageTask, faithfulness_metrics
@@ -30,7 +29,7 @@ def test_draws_are_unit_embeddings_around_the_prior_mean_decoded_to_images(resid
   keys = jax.random.split(jax.random.key(0), 5)
   text_emb, image_emb = jax.random.normal(keys[0], (3, 6)), jax.random.normal(keys[1], (3, 6))
   images = jax.random.uniform(keys[2], (3, 8, 8, 3))
-  init, apply = (jax.jit(f, compiler_options=RUN_ONCE) for f in (model.init, model.apply))
+  init, apply = (jax.jit(f) for f in (model.init, model.apply))
   variables = init({'params': keys[3], 'latent': keys[4]}, text_emb, image_emb, images)
   (mean, log_std), drawn_again, kl = apply(variables, text_emb, image_emb, images)
   chex.assert_shape((mean, log_std), (3, 6))
