@@ -24,14 +24,14 @@ def train_command(workdir: str, *overrides: str, config: str = 'configs/shapes_c
 
 
 def environment(devices: int = 1) -> dict[str, str]:
-  """A subprocess on `devices` simulated CPU devices, on an accelerator host too.
+  """A subprocess on `devices` simulated CPU devices, on an accelerator host too, with this
+  process's XLA flags (tests/conftest.py's, and those the suite was started with).
 
   Its programs compile unoptimised, as most in-process tests' do (tests/compiling.py): these runs
   check the entry points' mechanics over a few steps, where compiling costs most of the time.
   """
-  quick = xla_cpu.quick_compile_flags()
-  flags = f'--xla_force_host_platform_device_count={devices} {quick}'.rstrip()
-  unoptimised = {'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'} if quick else {}
+  flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+  unoptimised = {'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'} if xla_cpu.quick_compile_flags() else {}
   return dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu', XLA_FLAGS=flags, **unoptimised)
 
 
