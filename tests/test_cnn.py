@@ -7,7 +7,6 @@ import pytest
 
 from nets import cnn
 
-
 IMAGES = jnp.linspace(0.0, 1.0, 2 * 32 * 32 * 3).reshape((2, 32, 32, 3))
 
 

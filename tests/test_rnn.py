@@ -8,7 +8,6 @@ import pytest
 
 from nets import rnn
 
-
 BATCH, TIME, IN_FEATURES, FEATURES = 3, 7, 5, 4
 
 
@@ -70,8 +69,7 @@ def test_time_major_is_the_same_recurrence_transposed(cell):
   time_major = batch_major.clone(time_major=True)
   variables = jax.jit(batch_major.init)(jax.random.key(2), inputs, mask)
   outputs, finals = jax.jit(batch_major.apply)(variables, inputs, mask)
-  time_major_apply = jax.jit(time_major.apply)
-  outputs_t, finals_t = time_major_apply(variables, inputs.swapaxes(0, 1), mask.T)  # the same parameters
+  outputs_t, finals_t = jax.jit(time_major.apply)(variables, inputs.swapaxes(0, 1), mask.T)  # the same parameters
   chex.assert_shape(outputs_t, (TIME, BATCH, 2 * FEATURES))
   chex.assert_trees_all_close(outputs_t.swapaxes(0, 1), outputs, atol=1e-6)
   chex.assert_trees_all_close(finals_t, finals, atol=1e-6)
